@@ -1,0 +1,101 @@
+"""Command line: python -m lab {prepare,up,status,ssh,down,reap,check}."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from lab import lifecycle
+from lab.settings import Settings
+from lab.topology import TopologyError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    parser.add_argument("--provider", default="auto", help="virtualbox, libvirt or auto (default)")
+    parser.add_argument("--topology", type=Path, help="topology file (default lab/topology.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("prepare", help="check inputs and prepare the host (daemons, networks, box); start no VM")
+    sub.add_parser("up", help="bring the three VMs up in parallel, with per-node progress")
+    sub.add_parser("status", help="state of every node")
+    ssh = sub.add_parser("ssh", help="open a shell on a node")
+    ssh.add_argument("node")
+    sub.add_parser("down", help="destroy the VMs and every lab resource; stop daemons the lab started")
+    sub.add_parser("reap", help="remove what an interrupted run left (only the lab's own resources)")
+    check = sub.add_parser("check", help="bring the lab up, check the article's claims, tear it down")
+    check.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = Settings(provider=args.provider, topology_path=args.topology)
+        if args.command == "check":
+            return _check(settings, args.pytest_args)
+        lab = lifecycle.Lab(settings)
+        return COMMANDS[args.command](lab, args)
+    except (TopologyError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _prepare(lab: lifecycle.Lab, args) -> int:
+    started = lab.prepare()
+    print(f"prepared ({'started ' + ', '.join(started) if started else 'daemons already running'})")
+    return 0
+
+
+def _up(lab: lifecycle.Lab, args) -> int:
+    lab.up()
+    return 0
+
+
+def _status(lab: lifecycle.Lab, args) -> int:
+    state = lab.state()
+    if lab.libvirt and not lab.libvirt.daemons_running():
+        print("libvirtd is not running: no lab")
+        return 0
+    for name, status in lab.status().items():
+        print(f"{name:6} {status}")
+    if state:
+        print(f"state: {lifecycle.LabState.path(lab.settings)} (provider {state.provider}, "
+              f"driver {state.libvirt_driver or '-'}, up in {state.up_seconds}s)")
+    return 0
+
+
+def _ssh(lab: lifecycle.Lab, args) -> int:
+    lab.topology.node(args.node)
+    command = lab.vagrant.ssh_command(args.node)
+    os.chdir(lab.settings.root)
+    os.execvpe(command[0], command, lab.vagrant.env)
+
+
+def _down(lab: lifecycle.Lab, args) -> int:
+    for item in lab.down():
+        print(f"removed {item}")
+    return 0
+
+
+def _reap(lab: lifecycle.Lab, args) -> int:
+    removed = lab.reap()
+    for item in removed:
+        print(f"removed {item}")
+    if not removed:
+        print("nothing of the lab was left")
+    return 0
+
+
+def _check(settings: Settings, pytest_args: list[str]) -> int:
+    """The main job: the pytest session brings the lab up once, checks every claim, tears down."""
+    import pytest
+
+    return int(pytest.main(["-p", "no:cacheprovider", "--lab-provider", settings.provider,
+                            "--lab-destroy", "always", *pytest_args]))
+
+
+COMMANDS = {"prepare": _prepare, "up": _up, "status": _status, "ssh": _ssh, "down": _down, "reap": _reap}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""The lab's life: check inputs, prepare the host, bring the VMs up, hand out nodes, tear down.
+
+Every input is checked before anything starts; a failed bring-up removes what it made (unless
+the destroy policy is `never`, which keeps it for debugging).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from lab import topology, wait
+from lab.box import BoxCache
+from lab.libvirt_host import LibvirtHost, virsh
+from lab.node import CommandError, Node, SshEndpoint
+from lab.settings import Settings
+from lab.vagrant import VagrantLab
+
+
+@dataclass
+class LabState:
+    """What workers and later commands need to reach a running lab (written as JSON)."""
+
+    provider: str
+    topology_path: str
+    ssh_config_path: str
+    endpoints: dict[str, dict]
+    created_by: str
+    libvirt_driver: str | None = None
+    up_seconds: float | None = None
+    daemons_started: list[str] = field(default_factory=list)
+
+    @classmethod
+    def path(cls, settings: Settings) -> Path:
+        return settings.state_dir / "state.json"
+
+    def save(self, settings: Settings) -> None:
+        path = self.path(settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, settings: Settings) -> "LabState | None":
+        path = cls.path(settings)
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+
+class Lab:
+    def __init__(self, settings: Settings, say: Callable[[str], None] = print):
+        self.settings = settings
+        self.say = say
+        self.topology = topology.load(settings.topology_path)
+        self.provider_settings = self.topology.require_provider(settings.provider)
+        VagrantLab.check_installed(settings.provider)
+        self.vagrant = VagrantLab(settings)
+        self.libvirt = LibvirtHost(self.topology, settings.state_dir) if settings.provider == "libvirt" else None
+
+    # -- bring-up --------------------------------------------------------------------------
+    def prepare(self) -> list[str]:
+        """Everything the provider needs before `vagrant up`. Returns daemons started."""
+        self.vagrant.check_plugin(self.settings.provider)
+        if not self.libvirt:
+            return []
+        started = self.libvirt.ensure_daemons()
+        self.libvirt.ensure_pool()
+        self.libvirt.ensure_networks()
+        box = BoxCache(self.settings, self.provider_settings["box"], self.say)
+        if box.ensure(self.vagrant.box_names(), self.vagrant.box_add):
+            self._drop_stale_box_volume()
+        return started
+
+    def up(self, created_by: str = "cli") -> LabState:
+        started_at = time.monotonic()
+        self.say(f"lab: provider {self.settings.provider}, nodes {', '.join(self.topology.node_names)}")
+        daemons = self.prepare()
+        try:
+            self.vagrant.up(on_step=lambda node, message: self.say(f"  [{node}] {message}"))
+            state = LabState(
+                provider=self.settings.provider,
+                topology_path=str(self.settings.topology_path),
+                ssh_config_path=str(self._write_ssh_config()),
+                endpoints={},
+                created_by=created_by,
+                daemons_started=daemons,
+            )
+            state.endpoints = {
+                n.name: asdict(SshEndpoint.from_ssh_config(Path(state.ssh_config_path).read_text(), n.name))
+                for n in self.topology.nodes
+            }
+            state.libvirt_driver = self._libvirt_driver()
+            self._wait_reachable(state)
+            state.up_seconds = round(time.monotonic() - started_at, 1)
+            state.save(self.settings)
+        except BaseException:
+            if self.settings.destroy == "never":
+                self.say("lab: bring-up failed; kept for debugging (python -m lab down removes it)")
+            else:
+                self.say("lab: bring-up failed; removing what was made")
+                self.down(stop_daemons=bool(daemons))
+            raise
+        self.say(f"lab: up in {state.up_seconds:.0f}s")
+        return state
+
+    def _write_ssh_config(self) -> Path:
+        path = self.settings.state_dir / "ssh_config"
+        path.write_text(self.vagrant.ssh_config())
+        return path
+
+    def _libvirt_driver(self) -> str | None:
+        if not self.libvirt:
+            return None
+        domain = f"{self.topology.name}-{self.topology.nodes[0].name}"
+        return ET.fromstring(virsh("dumpxml", domain).stdout).get("type")
+
+    def _wait_reachable(self, state: LabState) -> None:
+        nodes = self.nodes(state)
+        try:
+            with ThreadPoolExecutor(len(nodes)) as pool:
+                list(pool.map(lambda n: wait.until(lambda: n.run("true").ok, f"SSH to {n.name}",
+                                                   timeout=120, retry_on=(OSError, EOFError, CommandError)),
+                              nodes.values()))
+        finally:
+            for node in nodes.values():
+                node.close()
+
+    def _drop_stale_box_volume(self) -> None:
+        # vagrant-libvirt reuses a box volume of the same name: after a rebuild it must go.
+        stem = self.provider_settings["box"].replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image_"
+        pool = self.libvirt.pool_name
+        for line in virsh("vol-list", pool, check=False).stdout.splitlines()[2:]:
+            name = line.split()[0] if line.split() else ""
+            if name.startswith(stem):
+                virsh("vol-delete", name, "--pool", pool, check=False)
+
+    # -- use -------------------------------------------------------------------------------
+    def state(self) -> LabState | None:
+        return LabState.load(self.settings)
+
+    def nodes(self, state: LabState | None = None) -> dict[str, Node]:
+        state = state or self.state()
+        if state is None:
+            raise RuntimeError("the lab is not up (no .lab/state.json): run `python -m lab up`")
+        return {
+            n.name: Node(n, SshEndpoint(**state.endpoints[n.name]), Path(state.ssh_config_path))
+            for n in self.topology.nodes
+        }
+
+    def status(self) -> dict[str, str]:
+        return self.vagrant.status()
+
+    # -- teardown --------------------------------------------------------------------------
+    def down(self, stop_daemons: bool = True) -> list[str]:
+        """Destroy the VMs and every lab resource; stop daemons this lab started."""
+        removed = []
+        if self.libvirt is None:
+            self.vagrant.destroy()
+            removed.append("vagrant machines")
+        elif self.libvirt.daemons_running():
+            try:
+                self.vagrant.destroy()
+            except Exception as e:  # the reaper below removes what Vagrant could not
+                self.say(f"lab: vagrant destroy failed ({e}); reaping")
+            removed += self.libvirt.reap()
+        self.vagrant.forget_machines()
+        LabState.path(self.settings).unlink(missing_ok=True)
+        if self.libvirt and stop_daemons:
+            removed += [f"daemon {d}" for d in self.libvirt.stop_daemons()]
+        return removed
+
+    def reap(self) -> list[str]:
+        """Remove whatever an interrupted run left, touching only the lab's own resources."""
+        if self.libvirt is None:
+            return self._reap_virtualbox()
+        started = self.libvirt.ensure_daemons() if os.geteuid() == 0 else []
+        removed = self.libvirt.reap()
+        self.vagrant.forget_machines()
+        LabState.path(self.settings).unlink(missing_ok=True)
+        if started or (self.settings.state_dir / "daemons").exists():
+            removed += [f"daemon {d}" for d in self.libvirt.stop_daemons()]
+        return removed
+
+    def _reap_virtualbox(self) -> list[str]:
+        import subprocess
+
+        removed = []
+        prefix = f"{self.topology.name}-"
+        listed = subprocess.run(["VBoxManage", "list", "vms"], capture_output=True, text=True).stdout
+        for line in listed.splitlines():
+            name = line.split('"')[1] if line.count('"') >= 2 else ""
+            if name.startswith(prefix):
+                subprocess.run(["VBoxManage", "controlvm", name, "poweroff"], capture_output=True)
+                subprocess.run(["VBoxManage", "unregistervm", name, "--delete"], capture_output=True)
+                removed.append(f"vm {name}")
+        natnet = f"{prefix}natnet"
+        if subprocess.run(["VBoxManage", "natnetwork", "remove", "--netname", natnet], capture_output=True).returncode == 0:
+            removed.append(f"natnetwork {natnet}")
+        self.vagrant.forget_machines()
+        LabState.path(self.settings).unlink(missing_ok=True)
+        return removed

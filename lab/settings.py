@@ -1,0 +1,54 @@
+"""Where the lab keeps things, and the choices a run makes (provider, destroy policy, reuse)."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DESTROY_POLICIES = ("always", "passing", "never")
+
+
+def project_root() -> Path:
+    """The directory holding the Vagrantfile: LAB_ROOT, else this checkout, else the cwd."""
+    if os.environ.get("LAB_ROOT"):
+        return Path(os.environ["LAB_ROOT"]).resolve()
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "Vagrantfile").exists():
+        return checkout
+    return Path.cwd()
+
+
+def detect_provider() -> str:
+    """VirtualBox where it is installed (what users run), libvirt otherwise."""
+    return "virtualbox" if shutil.which("VBoxManage") else "libvirt"
+
+
+@dataclass
+class Settings:
+    root: Path = field(default_factory=project_root)
+    provider: str = "auto"
+    topology_path: Path | None = None
+    destroy: str = "passing"
+    reuse: bool = False
+
+    def __post_init__(self):
+        if self.provider == "auto":
+            self.provider = detect_provider()
+        if self.destroy not in DESTROY_POLICIES:
+            raise ValueError(f"destroy policy {self.destroy!r} is not one of {', '.join(DESTROY_POLICIES)}")
+        if self.topology_path is None:
+            env = os.environ.get("LAB_TOPOLOGY")
+            self.topology_path = Path(env) if env else self.root / "lab" / "topology.yaml"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".lab"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(os.environ.get("LAB_CACHE_DIR") or Path.home() / ".cache" / "nomad-weave-lab")

@@ -1,0 +1,95 @@
+"""Vagrant, through python-vagrant: bring the lab's machines up, ask their state, destroy them."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+import vagrant
+
+from lab.settings import Settings
+
+# `==> u1: Creating shared folders metadata...` (parallel output is prefixed per machine)
+_STEP = re.compile(r"^==> (?P<node>[\w.-]+): (?P<message>.*)$")
+
+
+class VagrantError(RuntimeError):
+    pass
+
+
+class VagrantLab:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = settings.log_dir / "vagrant.log"
+        env = dict(os.environ, LAB_TOPOLOGY=str(settings.topology_path), VAGRANT_DEFAULT_PROVIDER=settings.provider)
+        # Vagrant's own checks for updates would try the internet.
+        env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")
+        env.setdefault("VAGRANT_BOX_UPDATE_CHECK_DISABLE", "1")
+        self.env = env
+        self._vagrant = vagrant.Vagrant(
+            root=str(settings.root),
+            env=env,
+            out_cm=vagrant.make_file_cm(str(self.log_path)),
+            err_cm=vagrant.make_file_cm(str(self.log_path)),
+        )
+
+    @staticmethod
+    def check_installed(provider: str) -> None:
+        if not shutil.which("vagrant"):
+            raise VagrantError("vagrant is not installed (Debian: apt install vagrant; see README)")
+        if provider == "virtualbox" and not shutil.which("VBoxManage"):
+            raise VagrantError("provider virtualbox: VBoxManage is not installed")
+
+    def check_plugin(self, provider: str) -> None:
+        if provider == "libvirt":
+            names = {p.name for p in self._vagrant.plugin_list()}
+            if "vagrant-libvirt" not in names:
+                raise VagrantError("provider libvirt needs the vagrant-libvirt plugin (Debian: apt install vagrant-libvirt)")
+
+    def up(self, machines: list[str] | None = None, on_step: Callable[[str, str], None] | None = None) -> None:
+        """`vagrant up` (all machines at once unless `machines` is given), reporting each step."""
+        names = machines or [None]
+        for name in names:
+            lines = self._vagrant.up(vm_name=name, provider=self.settings.provider, stream_output=True)
+            try:
+                with open(self.log_path, "a") as log:
+                    for line in lines:
+                        log.write(line)
+                        step = _STEP.match(line.rstrip())
+                        if step and on_step:
+                            on_step(step["node"], step["message"])
+            except subprocess.CalledProcessError as e:
+                raise VagrantError(f"vagrant up failed (exit {e.returncode}); see {self.log_path}") from None
+
+    def provision(self, name: str, provision_with: list[str]) -> None:
+        self._vagrant.provision(vm_name=name, provision_with=provision_with)
+
+    def status(self) -> dict[str, str]:
+        return {s.name: s.state for s in self._vagrant.status()}
+
+    def ssh_config(self) -> str:
+        """ssh-config of every machine, from one vagrant call."""
+        return self._vagrant.ssh_config()
+
+    def destroy(self) -> None:
+        try:
+            self._vagrant.destroy()
+        except subprocess.CalledProcessError as e:
+            raise VagrantError(f"vagrant destroy failed (exit {e.returncode}); see {self.log_path}") from None
+
+    def box_names(self) -> set[tuple[str, str]]:
+        return {(b.name, b.provider) for b in self._vagrant.box_list()}
+
+    def box_add(self, name: str, path: Path) -> None:
+        self._vagrant.box_add(name, str(path), provider=None, force=True)
+
+    def ssh_command(self, name: str) -> list[str]:
+        return ["vagrant", "ssh", name]
+
+    def forget_machines(self) -> None:
+        """Drop Vagrant's record of machines whose resources were reaped behind its back."""
+        shutil.rmtree(self.settings.root / ".vagrant" / "machines", ignore_errors=True)
