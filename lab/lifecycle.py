@@ -76,12 +76,16 @@ class Lab:
             self._drop_stale_box_volume()
         return started
 
-    def up(self, created_by: str = "cli") -> LabState:
+    def up(self, created_by: str = "cli", one_by_one: bool = False) -> LabState:
+        """Bring every node up (in parallel, unless one_by_one) and wait until all answer."""
         started_at = time.monotonic()
         self.say(f"lab: provider {self.settings.provider}, nodes {', '.join(self.topology.node_names)}")
         daemons = self.prepare()
         try:
-            self.vagrant.up(on_step=lambda node, message: self.say(f"  [{node}] {message}"))
+            self.vagrant.up(
+                machines=self.topology.node_names if one_by_one else None,
+                on_step=lambda node, message: self.say(f"  {time.monotonic() - started_at:5.0f}s [{node}] {message}"),
+            )
             state = LabState(
                 provider=self.settings.provider,
                 topology_path=str(self.settings.topology_path),

@@ -1,0 +1,212 @@
+"""pytest integration: options, the lab's lifecycle (once per run, also under xdist), fixtures.
+
+Lifecycle under `pytest -n N`: the controller creates a run directory and hands it to every
+worker. The first worker whose test needs the lab brings it up under a file lock; the others
+wait on the lock and then read the lab's state file. Only the controller tears down, in
+`pytest_sessionfinish`, after every worker has finished. Without xdist the single process
+plays both parts. A run that uses no lab fixture starts no VM.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from lab import topology as topology_mod
+from lab.claims import CLAIMS
+from lab.lifecycle import Lab, LabState
+from lab.node import Node
+from lab.settings import DESTROY_POLICIES, Settings
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("lab", "nomad-weave-lab")
+    group.addoption("--lab-provider", default="auto", choices=("auto", "virtualbox", "libvirt"),
+                    help="Vagrant provider (auto: virtualbox where VBoxManage exists, else libvirt)")
+    group.addoption("--lab-destroy", default="passing", choices=DESTROY_POLICIES,
+                    help="after the run, destroy the lab always, only if every test passed, or never")
+    group.addoption("--lab-reuse", action="store_true",
+                    help="use the lab that is already up, as is: no bring-up, no provisioning, no teardown")
+    group.addoption("--lab-topology", type=Path, default=None, help="topology file (default lab/topology.yaml)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "claim(id): the test checks one of the article's claims (see lab/claims.py)")
+    config.addinivalue_line("markers", "lab: the test needs the real three-VM lab")
+    settings = _settings(config)
+    try:
+        topo = topology_mod.load(settings.topology_path)
+        topo.require_provider(settings.provider)
+    except topology_mod.TopologyError as e:
+        raise pytest.UsageError(f"lab topology: {e}") from None
+    config._lab_settings = settings
+    config._lab_topology = topo
+    if not hasattr(config, "workerinput"):
+        run_dir = settings.state_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config._lab_run_dir = run_dir
+
+
+def _settings(config) -> Settings:
+    return Settings(
+        provider=config.getoption("lab_provider"),
+        topology_path=config.getoption("lab_topology"),
+        destroy=config.getoption("lab_destroy"),
+        reuse=config.getoption("lab_reuse"),
+    )
+
+
+def _run_dir(config) -> Path:
+    if hasattr(config, "workerinput"):
+        return Path(config.workerinput["lab_run_dir"])
+    return config._lab_run_dir
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist controller: tell each worker where this run's shared lab files are."""
+    node.workerinput["lab_run_dir"] = str(node.config._lab_run_dir)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marker = item.get_closest_marker("claim")
+        if marker is None:
+            continue
+        claim_id = marker.args[0]
+        if claim_id not in CLAIMS:
+            raise pytest.UsageError(f"{item.nodeid}: unknown claim {claim_id!r}")
+        if claim_id not in item.nodeid:
+            raise pytest.UsageError(f"{item.nodeid}: a test of claim {claim_id} must carry the ID in its name")
+        item.add_marker(pytest.mark.lab)
+
+
+def pytest_generate_tests(metafunc):
+    """`node` runs a test once per node, `pair` once per ordered pair of distinct nodes."""
+    topo = metafunc.config._lab_topology
+    if "node" in metafunc.fixturenames:
+        names = topo.node_names
+        metafunc.parametrize("node", names, ids=names, indirect=True)
+    if "pair" in metafunc.fixturenames:
+        pairs = [(a.name, b.name) for a, b in topo.ordered_pairs()]
+        metafunc.parametrize("pair", pairs, ids=[f"{a}_to_{b}" for a, b in pairs], indirect=True)
+
+
+class LabSession:
+    """What tests get from the `lab` fixture: the running lab's state and its nodes."""
+
+    def __init__(self, settings: Settings, state: LabState, topo: topology_mod.Topology):
+        self.settings = settings
+        self.state = state
+        self.topology = topo
+        self._lab = Lab(settings, say=lambda _msg: None)
+        self.nodes: dict[str, Node] = self._lab.nodes(state)
+
+    def node(self, name: str) -> Node:
+        if name not in self.nodes:
+            raise KeyError(f"no node {name!r} in the lab (nodes: {', '.join(self.nodes)})")
+        return self.nodes[name]
+
+    def close(self) -> None:
+        for node in self.nodes.values():
+            node.close()
+
+
+def _bring_up(config) -> LabState:
+    settings: Settings = config._lab_settings
+    run_dir = _run_dir(config)
+    failed = run_dir / "bringup-failed"
+    with FileLock(str(run_dir / "bringup.lock"), timeout=3600):
+        if failed.exists():
+            pytest.fail(f"the lab could not be brought up in this run: {failed.read_text()}", pytrace=False)
+        state = LabState.load(settings)
+        if settings.reuse:
+            if state is None:
+                pytest.fail("--lab-reuse: no lab is up (no .lab/state.json); run `python -m lab up`", pytrace=False)
+            return state
+        if (run_dir / "brought-up").exists() and state is not None:
+            return state
+        log_path = settings.log_dir / "bringup.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a") as log:
+            def say(message: str) -> None:
+                log.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+                log.flush()
+            try:
+                state = Lab(settings, say=say).up(created_by=f"pytest {run_dir.name}")
+            except BaseException as e:
+                failed.write_text(f"{type(e).__name__}: {e} (log: {log_path})")
+                raise
+        (run_dir / "brought-up").write_text(state.created_by)
+        return state
+
+
+@pytest.fixture(scope="session")
+def lab(request) -> LabSession:
+    """The running lab (brought up once per run)."""
+    state = _bring_up(request.config)
+    session = LabSession(request.config._lab_settings, state, request.config._lab_topology)
+    yield session
+    session.close()
+
+
+@pytest.fixture(scope="session")
+def nodes(lab) -> list[Node]:
+    return list(lab.nodes.values())
+
+
+@pytest.fixture
+def node(request, lab) -> Node:
+    return lab.node(request.param)
+
+
+@pytest.fixture
+def pair(request, lab) -> tuple[Node, Node]:
+    a, b = request.param
+    return lab.node(a), lab.node(b)
+
+
+@pytest.fixture(scope="session")
+def u1(lab) -> Node:
+    return lab.node("u1")
+
+
+@pytest.fixture(scope="session")
+def u2(lab) -> Node:
+    return lab.node("u2")
+
+
+@pytest.fixture(scope="session")
+def u3(lab) -> Node:
+    return lab.node("u3")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Controller only: tear the lab down once, by the destroy policy, after all workers."""
+    config = session.config
+    if hasattr(config, "workerinput") or not hasattr(config, "_lab_run_dir"):
+        return
+    settings: Settings = config._lab_settings
+    brought_up = (config._lab_run_dir / "brought-up").exists()
+    config._lab_teardown = None
+    if not brought_up or settings.reuse:
+        return
+    keep = settings.destroy == "never" or (settings.destroy == "passing" and exitstatus != 0)
+    if keep:
+        config._lab_teardown = f"lab kept (--lab-destroy={settings.destroy}); `python -m lab down` removes it"
+        return
+    lab = Lab(settings, say=lambda _msg: None)
+    removed = lab.down()
+    left = lab.libvirt.leftovers() if lab.libvirt and lab.libvirt.daemons_running() else []
+    config._lab_teardown = f"lab destroyed ({len(removed)} resources removed)" + (
+        f"; LEFT BEHIND: {', '.join(left)}" if left else ""
+    )
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    message = getattr(config, "_lab_teardown", None)
+    if message:
+        terminalreporter.write_sep("-", message)

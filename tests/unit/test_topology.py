@@ -1,0 +1,127 @@
+"""Bad topology input fails with a clear message before any VM starts."""
+import copy
+import ipaddress
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import topology
+from lab.topology import TopologyError
+
+SHIPPED = yaml.safe_load(topology.DEFAULT_PATH.read_text())
+
+
+def variant(change) -> dict:
+    raw = copy.deepcopy(SHIPPED)
+    change(raw)
+    return raw
+
+
+def test_shipped_topology_is_the_articles():
+    topo = topology.load()
+    assert topo.node_names == ["u1", "u2", "u3"]
+    assert [str(n.hostonly_ip) for n in topo.nodes] == ["192.168.56.3", "192.168.56.4", "192.168.56.5"]
+    assert topo.hostonly == ipaddress.IPv4Network("192.168.56.0/24")
+    assert len(topo.ordered_pairs()) == 6
+    for provider in topology.PROVIDERS:
+        topo.require_provider(provider)
+
+
+BAD = {
+    "duplicate name": (lambda r: r["nodes"][1].update(name="u1"), "nodes[1].name: duplicate u1"),
+    "duplicate hostonly ip": (
+        lambda r: r["nodes"][2].update(hostonly_ip="192.168.56.3"),
+        "nodes[2].hostonly_ip: duplicate 192.168.56.3 (already used by nodes[0])",
+    ),
+    "duplicate nat ip": (lambda r: r["nodes"][1].update(nat_ip="10.0.3.15"), "nodes[1].nat_ip: duplicate 10.0.3.15"),
+    "ip outside its subnet": (
+        lambda r: r["nodes"][0].update(hostonly_ip="192.168.57.3"),
+        "nodes[0].hostonly_ip: 192.168.57.3 is outside its network 192.168.56.0/24",
+    ),
+    "gateway outside nat network": (
+        lambda r: r["networks"]["nat"].update(gateway="10.0.4.1"),
+        "networks.nat.gateway: 10.0.4.1 is outside its network 10.0.3.0/24",
+    ),
+    "node on the gateway": (lambda r: r["nodes"][0].update(nat_ip="10.0.3.1"), "is the NAT network's gateway"),
+    "network address as node": (
+        lambda r: r["nodes"][0].update(hostonly_ip="192.168.56.0"),
+        "is the network or broadcast address",
+    ),
+    "overlapping networks": (
+        lambda r: r["networks"]["management"].update(cidr="192.168.56.128/25"),
+        "networks.management.cidr: 192.168.56.128/25 overlaps networks.hostonly",
+    ),
+    "unknown provider in file": (
+        lambda r: r["providers"].update(parallels={"box": "x"}),
+        "providers: unknown key(s) parallels",
+    ),
+    "typo in a key": (lambda r: r["nodes"][0].update(hostonly_pi="1.2.3.4"), "nodes[0]: unknown key(s) hostonly_pi"),
+    "not an address": (lambda r: r["nodes"][0].update(nat_ip="ten"), "nodes[0].nat_ip: 'ten' is not an IPv4 address"),
+    "bad libvirt driver": (
+        lambda r: r["providers"]["libvirt"].update(driver="xen"),
+        "providers.libvirt.driver: 'xen' is not one of auto, kvm, qemu",
+    ),
+    "no nodes": (lambda r: r.update(nodes=[]), "nodes: must be a non-empty list"),
+    "zero memory": (lambda r: r["resources"].update(memory_mb=0), "resources.memory_mb: must be a positive integer"),
+    "bad lab name": (lambda r: r.update(name="Lab_1"), "name: 'Lab_1' must be lower-case"),
+}
+
+
+@pytest.mark.parametrize("change, message", BAD.values(), ids=BAD.keys())
+def test_bad_topology_is_refused_with_the_field_named(change, message):
+    with pytest.raises(TopologyError) as error:
+        topology.parse(variant(change), Path("t.yaml"))
+    assert message in str(error.value)
+    assert str(error.value).startswith("t.yaml: ")
+
+
+def test_unknown_provider_is_refused():
+    with pytest.raises(TopologyError, match="unknown provider 'hyperv': use one of virtualbox, libvirt"):
+        topology.load().require_provider("hyperv")
+
+
+def test_virtualbox_refuses_hostonly_outside_its_range():
+    def move(raw):
+        raw["networks"]["hostonly"]["cidr"] = "10.10.0.0/24"
+        for i, node in enumerate(raw["nodes"]):
+            node["hostonly_ip"] = f"10.10.0.{i + 3}"
+
+    topo = topology.parse(variant(move), Path("t.yaml"))
+    topo.require_provider("libvirt")  # libvirt networks have no such rule
+    with pytest.raises(TopologyError, match=r"outside 192\.168\.56\.0/21.*/etc/vbox/networks\.conf"):
+        topo.require_provider("virtualbox")
+
+
+def test_malformed_file_names_the_line(tmp_path):
+    bad = tmp_path / "t.yaml"
+    bad.write_text("name: nwl\nnodes: [\n  - name: u1\n")
+    with pytest.raises(TopologyError, match=r"t\.yaml line \d+: not valid YAML"):
+        topology.load(bad)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(TopologyError, match="cannot read topology"):
+        topology.load(tmp_path / "nope.yaml")
+
+
+def test_cli_refuses_bad_topology_before_anything_starts(tmp_path):
+    bad = tmp_path / "t.yaml"
+    bad.write_text(yaml.safe_dump(variant(lambda r: r["nodes"][1].update(name="u1"))))
+    # An empty PATH proves no vagrant/virsh was needed to reach the verdict.
+    proc = subprocess.run([sys.executable, "-m", "lab", "--topology", str(bad), "--provider", "libvirt", "up"],
+                          capture_output=True, text=True, env={"PATH": "", "HOME": str(tmp_path)})
+    assert proc.returncode == 2
+    assert "nodes[1].name: duplicate u1" in proc.stderr
+
+
+def test_pytest_refuses_bad_topology_as_a_usage_error(tmp_path, pytester_root=Path(__file__).parents[2]):
+    bad = tmp_path / "t.yaml"
+    bad.write_text("name: nwl\nnodes: 3\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--lab-provider", "libvirt",
+                           "--lab-topology", str(bad), "tests/connectivity"],
+                          capture_output=True, text=True, cwd=pytester_root)
+    assert proc.returncode == 4  # pytest's usage error
+    assert "lab topology:" in proc.stderr
