@@ -8,6 +8,8 @@ from pathlib import Path
 
 from lab import lifecycle
 from lab.settings import Settings
+from lab import artifacts
+from lab.artifacts import ArtifactError
 from lab.topology import TopologyError
 
 
@@ -15,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
     parser.add_argument("--provider", default="auto", help="virtualbox, libvirt or auto (default)")
     parser.add_argument("--topology", type=Path, help="topology file (default lab/topology.yaml)")
+    parser.add_argument("--profile", default=os.environ.get("LAB_PROFILE", "current"),
+                        help="version profile from lab/versions.yaml (default: $LAB_PROFILE or current)")
+    parser.add_argument("--nomad-endpoint", default="docker", choices=("docker", "weave-proxy"),
+                        help="where Nomad's docker driver connects (weave-proxy: the article's section 5.3)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="check inputs and prepare the host (daemons, networks, box); start no VM")
     sub.add_parser("up", help="bring the three VMs up in parallel, with per-node progress")
@@ -23,17 +29,26 @@ def main(argv: list[str] | None = None) -> int:
     ssh.add_argument("node")
     sub.add_parser("down", help="destroy the VMs and every lab resource; stop daemons the lab started")
     sub.add_parser("reap", help="remove what an interrupted run left (only the lab's own resources)")
+    fetch = sub.add_parser("fetch", help="download and verify a profile's artifacts into the cache")
+    fetch.add_argument("--component", action="append", choices=("docker", "weave", "consul", "nomad"),
+                       help="only this component (repeatable)")
+    fetch.add_argument("--from", dest="from_dir", type=Path,
+                       help="take the files from this directory (air-gapped pre-seeding) instead of downloading")
+    sub.add_parser("versions", help="the profiles, their versions, and what the cache holds for each")
     check = sub.add_parser("check", help="bring the lab up, check the article's claims, tear it down")
     check.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
     args = parser.parse_args(argv)
 
     try:
-        settings = Settings(provider=args.provider, topology_path=args.topology)
+        settings = Settings(provider=args.provider, topology_path=args.topology, profile=args.profile,
+                            nomad_endpoint=args.nomad_endpoint)
         if args.command == "check":
             return _check(settings, args.pytest_args)
+        if args.command in ("fetch", "versions"):
+            return {"fetch": _fetch, "versions": _versions}[args.command](settings, args)
         lab = lifecycle.Lab(settings)
         return COMMANDS[args.command](lab, args)
-    except (TopologyError, ValueError) as e:
+    except (TopologyError, ValueError, ArtifactError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
@@ -87,12 +102,41 @@ def _reap(lab: lifecycle.Lab, args) -> int:
     return 0
 
 
+def _fetch(settings: Settings, args) -> int:
+    """Fetch what is missing; refuse (exit 1) when a cached file fails its checksum."""
+    profile = artifacts.profile(settings.profile)
+    cache = artifacts.Cache(settings.cache_dir)
+    fetcher = artifacts.Fetcher(cache, profile, from_dir=args.from_dir)
+    entries = fetcher.fetch(only=tuple(args.component or ()))
+    for entry in entries:
+        detail = entry.verified if entry.status == "ok" else entry.reason
+        print(f"{entry.status:8} {entry.artifact.label}: {detail}")
+    refused = [e for e in entries if e.status == "refused"]
+    missing = [e for e in entries if e.status == "missing"]
+    if refused:
+        print(f"error: {len(refused)} cached file(s) failed verification; nothing was installed from them",
+              file=sys.stderr)
+        return 1
+    return 3 if missing else 0
+
+
+def _versions(settings: Settings, args) -> int:
+    cache = artifacts.Cache(settings.cache_dir)
+    for name, profile in artifacts.load_profiles().items():
+        print(f"{name}: {profile.description}")
+        for component in profile.components.values():
+            states = [cache.check(a).status for a in component.artifacts] or ["in the box"]
+            print(f"  {component.name:7} {component.version:8} {', '.join(states)}")
+    return 0
+
+
 def _check(settings: Settings, pytest_args: list[str]) -> int:
     """The main job: the pytest session brings the lab up once, checks every claim, tears down."""
     import pytest
 
     return int(pytest.main(["-p", "no:cacheprovider", "--lab-provider", settings.provider,
-                            "--lab-destroy", "always", *pytest_args]))
+                            "--lab-profile", settings.profile, "--lab-destroy", "always",
+                            *(pytest_args or ["-n", "3", "tests/connectivity", "tests/isolation"])]))
 
 
 COMMANDS = {"prepare": _prepare, "up": _up, "status": _status, "ssh": _ssh, "down": _down, "reap": _reap}

@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from lab import topology, wait
+from lab import artifacts, stage, topology, wait
 from lab.box import BoxCache
 from lab.libvirt_host import LibvirtHost, virsh
 from lab.node import CommandError, Node, SshEndpoint
 from lab.settings import Settings
+from lab.stack import nomad
 from lab.vagrant import VagrantLab
 
 
@@ -34,6 +35,9 @@ class LabState:
     libvirt_driver: str | None = None
     up_seconds: float | None = None
     daemons_started: list[str] = field(default_factory=list)
+    profile: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    stack: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def path(cls, settings: Settings) -> Path:
@@ -58,14 +62,17 @@ class Lab:
         self.say = say
         self.topology = topology.load(settings.topology_path)
         self.provider_settings = self.topology.require_provider(settings.provider)
+        self.profile = artifacts.profile(settings.profile)
+        self.cache = artifacts.Cache(settings.cache_dir)
         VagrantLab.check_installed(settings.provider)
         self.vagrant = VagrantLab(settings)
         self.libvirt = LibvirtHost(self.topology, settings.state_dir) if settings.provider == "libvirt" else None
 
     # -- bring-up --------------------------------------------------------------------------
     def prepare(self) -> list[str]:
-        """Everything the provider needs before `vagrant up`. Returns daemons started."""
+        """Everything needed before `vagrant up`: the stack's stage, the provider. Returns daemons started."""
         self.vagrant.check_plugin(self.settings.provider)
+        self.stage_stack()
         if not self.libvirt:
             return []
         started = self.libvirt.ensure_daemons()
@@ -75,6 +82,20 @@ class Lab:
         if box.ensure(self.vagrant.box_names(), self.vagrant.box_add):
             self._drop_stale_box_volume()
         return started
+
+    def stage_stack(self) -> dict[str, stage.ComponentState]:
+        """Stage the profile's stack for the provisioners. Artifacts from Debian's archive (the
+        machine's own package source) are fetched when missing; nothing else is downloaded."""
+        artifacts.Fetcher(self.cache, self.profile, say=self.say).fetch(sources=("debian",))
+        states = stage.plan(self.profile, self.cache)
+        for state in states.values():
+            if not state.ready:
+                self.say(f"stack: {state.name} {state.version} {state.status}: {state.reason}")
+        endpoint = nomad.WEAVE_PROXY_SOCKET if self.settings.nomad_endpoint == "weave-proxy" else nomad.DOCKER_SOCKET
+        stage.write(self.settings.state_dir / "stage", self.settings.root / "provision" / "stack",
+                    self.topology, self.profile, self.cache, states, endpoint)
+        self._stack = states
+        return states
 
     def up(self, created_by: str = "cli", one_by_one: bool = False) -> LabState:
         """Bring every node up (in parallel, unless one_by_one) and wait until all answer."""
@@ -93,6 +114,9 @@ class Lab:
                 endpoints={},
                 created_by=created_by,
                 daemons_started=daemons,
+                profile=self.profile.name,
+                versions=self.profile.versions(),
+                stack=stage.as_json(self._stack),
             )
             state.endpoints = {
                 n.name: asdict(SshEndpoint.from_ssh_config(Path(state.ssh_config_path).read_text(), n.name))

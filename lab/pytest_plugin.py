@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+from lab import artifacts
 from lab import topology as topology_mod
 from lab.claims import CLAIMS
 from lab.lifecycle import Lab, LabState
@@ -31,6 +32,10 @@ def pytest_addoption(parser):
     group.addoption("--lab-reuse", action="store_true",
                     help="use the lab that is already up, as is: no bring-up, no provisioning, no teardown")
     group.addoption("--lab-topology", type=Path, default=None, help="topology file (default lab/topology.yaml)")
+    group.addoption("--lab-profile", default=os.environ.get("LAB_PROFILE", "current"),
+                    help="version profile from lab/versions.yaml (default: $LAB_PROFILE or current)")
+    group.addoption("--lab-nomad-endpoint", default="docker", choices=("docker", "weave-proxy"),
+                    help="where Nomad's docker driver connects at bring-up")
 
 
 def pytest_configure(config):
@@ -42,6 +47,10 @@ def pytest_configure(config):
         topo.require_provider(settings.provider)
     except topology_mod.TopologyError as e:
         raise pytest.UsageError(f"lab topology: {e}") from None
+    try:
+        artifacts.profile(settings.profile)
+    except artifacts.ArtifactError as e:
+        raise pytest.UsageError(f"lab profile: {e}") from None
     config._lab_settings = settings
     config._lab_topology = topo
     if not hasattr(config, "workerinput"):
@@ -56,6 +65,8 @@ def _settings(config) -> Settings:
         topology_path=config.getoption("lab_topology"),
         destroy=config.getoption("lab_destroy"),
         reuse=config.getoption("lab_reuse"),
+        profile=config.getoption("lab_profile"),
+        nomad_endpoint=config.getoption("lab_nomad_endpoint"),
     )
 
 
@@ -104,6 +115,18 @@ class LabSession:
         self.topology = topo
         self._lab = Lab(settings, say=lambda _msg: None)
         self.nodes: dict[str, Node] = self._lab.nodes(state)
+
+    def component(self, name: str) -> dict:
+        """What the lab's stack has of a component: version, status, and why not if not."""
+        return self.state.stack.get(name, {"name": name, "version": "?", "status": "missing",
+                                           "reason": "the lab was brought up without a stack"})
+
+    def require(self, *components: str) -> None:
+        """Skip the calling test, with the exact reason, unless every component is installed."""
+        for name in components:
+            component = self.component(name)
+            if component["status"] != "ready":
+                pytest.skip(f"{name} {component['version']} {component['status']}: {component['reason']}")
 
     def node(self, name: str) -> Node:
         if name not in self.nodes:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DESTROY_POLICIES = ("always", "passing", "never")
+# Where Nomad's docker driver talks to Docker: the daemon itself, or the weave proxy (claim I6).
+NOMAD_ENDPOINTS = ("docker", "weave-proxy")
 
 
 def project_root() -> Path:
@@ -31,12 +33,16 @@ class Settings:
     topology_path: Path | None = None
     destroy: str = "passing"
     reuse: bool = False
+    profile: str = field(default_factory=lambda: os.environ.get("LAB_PROFILE", "current"))
+    nomad_endpoint: str = "docker"
 
     def __post_init__(self):
         if self.provider == "auto":
             self.provider = detect_provider()
         if self.destroy not in DESTROY_POLICIES:
             raise ValueError(f"destroy policy {self.destroy!r} is not one of {', '.join(DESTROY_POLICIES)}")
+        if self.nomad_endpoint not in NOMAD_ENDPOINTS:
+            raise ValueError(f"nomad docker endpoint {self.nomad_endpoint!r} is not one of {', '.join(NOMAD_ENDPOINTS)}")
         if self.topology_path is None:
             env = os.environ.get("LAB_TOPOLOGY")
             self.topology_path = Path(env) if env else self.root / "lab" / "topology.yaml"

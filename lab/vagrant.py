@@ -12,6 +12,8 @@ import vagrant
 
 from lab.settings import Settings
 
+# Vagrant redraws upload progress on one line thousands of times: kept out of the log.
+_PROGRESS = re.compile(r"(\x1b\[K)?Progress: \d+%")
 # `==> u1: Creating shared folders metadata...` (parallel output is prefixed per machine)
 _STEP = re.compile(r"^==> (?P<node>[\w.-]+): (?P<message>.*)$")
 
@@ -58,7 +60,7 @@ class VagrantLab:
             try:
                 with open(self.log_path, "a") as log:
                     for line in lines:
-                        log.write(line)
+                        log.write(_PROGRESS.sub("", line))
                         step = _STEP.match(line.rstrip())
                         if step and on_step:
                             on_step(step["node"], step["message"])

@@ -1,0 +1,115 @@
+"""Stage directories: everything one node's stack provisioning needs, ready for Vagrant to upload.
+
+.lab/stage/<node>/ holds stack.env (what to install and from which file), config/ (rendered
+configs and units), artifacts/ (links to verified cache files) and scripts/ (provision/stack).
+A component whose artifact is missing or refused is left out, and the reason is recorded so
+the tests that need it are skipped with it.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lab.artifacts import Cache, CacheEntry, Profile
+from lab.stack import consul, nomad
+from lab.topology import Topology
+
+ORDER = ("docker", "weave", "consul", "nomad")
+# Weave up to 2.8.1 hard-codes Docker API 1.18 (prog/weaveutil); the fork 2.8.3+ speaks 1.24.
+OLD_WEAVE_API = "1.18"
+
+
+@dataclass
+class ComponentState:
+    name: str
+    version: str
+    status: str  # ready | missing | refused
+    reason: str = ""
+    verified: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+
+def plan(profile: Profile, cache: Cache) -> dict[str, ComponentState]:
+    """What each component's artifacts allow: ready, or missing/refused with the reason."""
+    states = {}
+    for name in ORDER:
+        component = profile.components[name]
+        entries = [cache.check(a, hint=f"python -m lab fetch --profile {profile.name} --component {name}")
+                   for a in component.artifacts]
+        bad = [e for e in entries if e.status != "ok"]
+        if bad:
+            status = "refused" if any(e.status == "refused" for e in bad) else "missing"
+            states[name] = ComponentState(name, component.version, status, "; ".join(e.reason for e in bad))
+        else:
+            how = "; ".join(f"{e.artifact.filename}: {e.verified}" for e in entries) or "part of the box"
+            states[name] = ComponentState(name, component.version, "ready", verified=how)
+    return states
+
+
+def write(root: Path, scripts: Path, topo: Topology, profile: Profile, cache: Cache,
+          states: dict[str, ComponentState], nomad_endpoint: str = nomad.DOCKER_SOCKET) -> Path:
+    """Write one stage directory per node under `root`; `scripts` is provision/stack."""
+    shutil.rmtree(root, ignore_errors=True)
+    shared = root / ".artifacts"
+    shared.mkdir(parents=True)
+    entries: dict[str, CacheEntry] = {}
+    for name, state in states.items():
+        if state.ready:
+            for artifact in profile.components[name].artifacts:
+                entry = cache.check(artifact)
+                _link_or_copy(entry.path, shared / artifact.filename)
+                entries[f"{name}:{artifact.role}"] = entry
+    for node in topo.nodes:
+        stage = root / node.name
+        (stage / "config").mkdir(parents=True)
+        (stage / "artifacts").mkdir()
+        shutil.copytree(scripts, stage / "scripts", ignore=shutil.ignore_patterns("units"))
+        for artifact_file in shared.iterdir():
+            _link_or_copy(artifact_file, stage / "artifacts" / artifact_file.name)
+        env = {"NODE": node.name, "HOSTONLY_IP": str(node.hostonly_ip),
+               "COMPONENTS": " ".join(n for n in ORDER if states[n].ready)}
+        if states["weave"].ready:
+            weave = profile.components["weave"]
+            images = entries["weave:images"].artifact
+            env.update(WEAVE_SCRIPT=entries["weave:script"].artifact.filename, WEAVE_IMAGES_TAR=images.filename,
+                       WEAVE_IMAGES=" ".join(ref.split("@")[0] for ref in images.refs), **weave.env)
+            if _older_than(weave.version, (2, 8, 3)):
+                env["WEAVE_API_VERSION"] = OLD_WEAVE_API
+        if states["consul"].ready:
+            env["CONSUL_ARTIFACT"] = entries["consul:" + profile.components["consul"].artifacts[0].role].artifact.filename
+            (stage / "config" / "consul.hcl").write_text(consul.render_config(topo, node.name))
+            (stage / "config" / "resolv.conf").write_text(consul.render_resolv_conf(topo))
+            shutil.copy(scripts / "units" / "consul.service", stage / "config")
+        if states["nomad"].ready:
+            version = profile.components["nomad"].version
+            env["NOMAD_ARTIFACT"] = entries["nomad:binary"].artifact.filename
+            (stage / "config" / "nomad.hcl").write_text(
+                nomad.render_agent_config(topo, node.name, version, nomad_endpoint))
+            shutil.copy(scripts / "units" / "nomad.service", stage / "config")
+        lines = [f"{key}={shlex.quote(value)}" for key, value in env.items()]
+        missing = [f"{s.name} {s.version}: {s.reason}" for s in states.values() if not s.ready]
+        lines.append("MISSING=(" + " ".join(shlex.quote(m) for m in missing) + ")")
+        (stage / "stack.env").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def as_json(states: dict[str, ComponentState]) -> dict[str, dict]:
+    return {name: asdict(state) for name, state in states.items()}
+
+
+def _older_than(version: str, than: tuple[int, ...]) -> bool:
+    parts = tuple(int(p) for p in version.split(".")[:3] if p.isdigit())
+    return parts < than
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

@@ -1,0 +1,88 @@
+"""Article section 3: a three-server Consul cluster with DNS on port 53, and a three-node Nomad
+cluster (server + client on every node) that finds itself through Consul."""
+import pytest
+
+from lab import wait
+from lab.claims import claim
+from lab.stack import consul, host, nomad
+
+
+@pytest.fixture(scope="module")
+def consul_cluster(lab):
+    """Consul as the article started it, once every server has joined and a leader is elected."""
+    lab.require("consul")
+    for node in lab.nodes.values():
+        wait.until(lambda node=node: consul.leader(node), f"consul on {node.name} to know a raft leader",
+                   timeout=300, interval=3)
+        wait.until(lambda node=node: len(consul.catalog_service(node, "consul")) == len(lab.nodes),
+                   f"consul's catalog on {node.name} to list all {len(lab.nodes)} servers", timeout=120, interval=3)
+    return lab
+
+
+@pytest.fixture(scope="module")
+def nomad_cluster(lab, consul_cluster):
+    lab.require("nomad")
+    for node in lab.nodes.values():
+        wait.until(lambda node=node: nomad.leader(node), f"nomad on {node.name} to know a leader",
+                   timeout=300, interval=3)
+    first = next(iter(lab.nodes.values()))
+    wait.until(lambda: nomad.ready_nodes(first) == len(lab.nodes), f"{len(lab.nodes)} nomad clients ready",
+               timeout=300, interval=3)
+    return lab
+
+
+@claim("C1")
+def test_C1_three_voting_servers_and_exactly_one_leader(node, consul_cluster):
+    peers = consul.raft_peers(node)
+    assert sorted(p.address for p in peers) == sorted(f"{n.hostonly_ip}:8300" for n in consul_cluster.nodes.values())
+    assert all(p.voter for p in peers), peers
+    assert [p.state for p in peers].count("leader") == 1, peers
+    assert {p.node for p in peers} == {"consul-1", "consul-2", "consul-3"}
+
+
+@claim("C1")
+def test_C1_every_node_sees_the_same_leader(consul_cluster, nodes):
+    leaders = {n.name: consul.leader(n) for n in nodes}
+    assert len(set(leaders.values())) == 1, leaders
+    assert next(iter(leaders.values())) in {f"{n.hostonly_ip}:8300" for n in nodes}
+
+
+@claim("C2")
+def test_C2_node_resolves_consul_names_through_its_resolver(node, consul_cluster, nodes):
+    servers = sorted(n.hostonly_ip for n in nodes)
+    assert sorted(host.resolve(node, "consul.service.consul")) == servers
+    assert sorted(host.resolve(node, "consul.service.dc1.consul")) == servers
+
+
+@claim("C2")
+def test_C2_every_server_answers_dns_on_port_53(pair, consul_cluster, nodes):
+    client, server = pair
+    assert consul.dig_addresses(client, "consul.service.consul", server.hostonly_ip) == sorted(
+        n.hostonly_ip for n in nodes)
+
+
+@claim("C2")
+def test_C2_nodes_keep_their_other_name_resolution(pair, consul_cluster):
+    a, b = pair
+    assert host.resolve(a, b.name) == [b.hostonly_ip]
+
+
+@claim("C2")
+def test_C2_unknown_consul_names_do_not_resolve(node, consul_cluster):
+    # The control for the resolution above: an answer is not given to any name.
+    assert host.resolve(node, "no-such-service.service.consul") == []
+
+
+@claim("N1")
+def test_N1_three_servers_alive_and_exactly_one_leader(node, nomad_cluster, nodes):
+    members = nomad.server_members(node)
+    assert sorted(str(m.address) for m in members) == sorted(str(n.hostonly_ip) for n in nodes)
+    assert all(m.status == "alive" for m in members), members
+    assert [m.leader for m in members].count(True) == 1, members
+
+
+@claim("N1")
+def test_N1_three_raft_voters(node, nomad_cluster, nodes):
+    peers = nomad.raft_peers(node)
+    assert sorted(p.address for p in peers) == sorted(f"{n.hostonly_ip}:4647" for n in nodes)
+    assert all(p.voter for p in peers) and [p.state for p in peers].count("leader") == 1, peers

@@ -1,0 +1,269 @@
+"""Version profiles, the artifact cache and its verification (no VM; only 127.0.0.1 traffic)."""
+import functools
+import hashlib
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import artifacts, stage, topology
+from lab.artifacts import Artifact, ArtifactError, Cache, Fetcher
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_every_profile_names_all_four_components_with_versions():
+    profiles = artifacts.load_profiles()
+    assert {"article", "current", "current-fork", "debian"} <= set(profiles)
+    assert profiles["article"].versions() == {"docker": "18.09", "weave": "2.5.1", "consul": "1.4.4", "nomad": "0.8.7"}
+    assert profiles["article"].components["nomad"].hcl == 1
+    assert profiles["current"].components["nomad"].hcl == 2
+
+
+def test_profiles_extend_their_parent():
+    profiles = artifacts.load_profiles()
+    debian, current = profiles["debian"], profiles["current"]
+    assert debian.components["consul"].artifacts[0].source == "debian"
+    assert debian.components["nomad"] == current.components["nomad"]
+    assert debian.components["weave"] == current.components["weave"]
+    fork = profiles["current-fork"].components["weave"]
+    assert fork.version == "2.9.0" and fork.env["DOCKERHUB_USER"] == "rajchaudhuri"
+
+
+def test_hashicorp_artifacts_know_their_release_urls():
+    nomad = artifacts.profile("article").components["nomad"].artifacts[0]
+    assert nomad.url == "https://releases.hashicorp.com/nomad/0.8.7/nomad_0.8.7_linux_amd64.zip"
+    assert nomad.sha256 == "a5a3a507ee8048ab2337427824b5e7fd0c6c069ca5d2f545f13f742af0a707da"
+
+
+def test_unknown_profile_is_refused():
+    with pytest.raises(ArtifactError, match="unknown profile 'newest': use one of article, current"):
+        artifacts.profile("newest")
+
+
+def test_manifest_errors_name_the_place(tmp_path):
+    raw = yaml.safe_load(artifacts.MANIFEST.read_text())
+    raw["profiles"]["current"]["nomad"]["sha256"] = "abc"
+    bad = tmp_path / "versions.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ArtifactError, match=r"profiles\.current\.nomad: sha256 'abc' is not 64 hex digits"):
+        artifacts.load_profiles(bad)
+
+
+# -- the cache ------------------------------------------------------------------------------
+
+def pinned(content: bytes, source="url", **extra) -> Artifact:
+    return Artifact("weave", "script", "9.9.9", source, "weave-9.9.9", url="http://127.0.0.1:1/weave",
+                    sha256=hashlib.sha256(content).hexdigest(), **extra)
+
+
+def test_missing_artifact_says_how_to_get_it(tmp_path):
+    entry = Cache(tmp_path).check(pinned(b"x"), hint="python -m lab fetch --profile p --component weave")
+    assert entry.status == "missing"
+    assert "weave 9.9.9 (weave-9.9.9) is not in the cache" in entry.reason
+    assert "python -m lab fetch --profile p --component weave" in entry.reason
+
+
+def test_cached_file_with_wrong_checksum_is_refused(tmp_path):
+    cache = Cache(tmp_path)
+    artifact = pinned(b"the real script\n")
+    path = cache.path(artifact)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"a tampered script\n")
+    entry = cache.check(artifact)
+    assert entry.status == "refused"
+    assert f"expected {artifact.sha256} (pinned in lab/versions.yaml): refusing it" in entry.reason
+
+
+def test_file_dropped_into_the_cache_by_hand_is_refused(tmp_path):
+    cache = Cache(tmp_path)
+    artifact = Artifact("weave", "script", "9.9.9", "url", "weave-9.9.9")  # nothing pinned
+    cache.path(artifact).parent.mkdir(parents=True)
+    cache.path(artifact).write_text("#!/bin/sh\n")
+    assert cache.check(artifact).status == "refused"
+    assert "not put there by `python -m lab fetch`" in cache.check(artifact).reason
+
+
+def test_unpinned_artifact_is_held_to_what_was_recorded_at_fetch(tmp_path):
+    cache = Cache(tmp_path)
+    artifact = Artifact("weave", "script", "9.9.9", "url", "weave-9.9.9")
+    download = tmp_path / "download"
+    download.write_text("#!/bin/sh\necho weave\n")
+    entry = cache.add(artifact, download, "trust on first use: test")
+    assert entry.status == "ok" and entry.verified == "trust on first use: test"
+    cache.path(artifact).write_text("#!/bin/sh\necho evil\n")
+    refused = cache.check(artifact)
+    assert refused.status == "refused" and "recorded when it was fetched" in refused.reason
+
+
+def test_download_with_wrong_checksum_never_enters_the_cache(tmp_path):
+    cache = Cache(tmp_path)
+    artifact = pinned(b"expected\n")
+    download = tmp_path / "download"
+    download.write_bytes(b"something else\n")
+    with pytest.raises(ArtifactError, match="expected .* \\(pinned in lab/versions.yaml\\); not cached"):
+        cache.add(artifact, download, "x")
+    assert not cache.path(artifact).exists()
+
+
+# -- fetch through a local release server ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gpg_keys(tmp_path_factory):
+    """Two throw-away signing keys: the one the test manifest pins, and an impostor."""
+    home = tmp_path_factory.mktemp("gnupg")
+    env = dict(os.environ, GNUPGHOME=str(home))
+    keys = {}
+    for name in ("pinned", "impostor"):
+        subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", f"{name} <{name}@lab.invalid>",
+                        "ed25519", "sign", "never"], env=env, check=True, capture_output=True)
+        listing = subprocess.run(["gpg", "--batch", "--with-colons", "--fingerprint", f"{name}@lab.invalid"],
+                                 env=env, check=True, capture_output=True, text=True).stdout
+        fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
+        public = subprocess.run(["gpg", "--batch", "--armor", "--export", fpr], env=env, check=True,
+                                capture_output=True).stdout
+        keys[name] = (fpr, public)
+    return env, keys
+
+
+@pytest.fixture
+def release_server(tmp_path):
+    """HashiCorp's release layout served on 127.0.0.1 only."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def publish(root: Path, gpg_env, signer_fpr, zip_bytes: bytes, listed_bytes: bytes | None = None):
+    folder = root / "nomad" / "9.9.9"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "nomad_9.9.9_linux_amd64.zip").write_bytes(zip_bytes)
+    listed = hashlib.sha256(listed_bytes if listed_bytes is not None else zip_bytes).hexdigest()
+    sums = folder / "nomad_9.9.9_SHA256SUMS"
+    sums.write_text(f"{listed}  nomad_9.9.9_linux_amd64.zip\n")
+    subprocess.run(["gpg", "--batch", "--yes", "--local-user", signer_fpr, "--detach-sign", "-o",
+                    str(folder / "nomad_9.9.9_SHA256SUMS.72D7468F.sig"), str(sums)],
+                   env=gpg_env, check=True, capture_output=True)
+
+
+def nomad_profile(tmp_path, monkeypatch, base_url, key_fpr, sha256=None):
+    monkeypatch.setenv("LAB_HASHICORP_RELEASES", base_url)
+    raw = yaml.safe_load(artifacts.MANIFEST.read_text())
+    raw["hashicorp_signing_key"] = {"fingerprint": key_fpr, "url": f"{base_url}/key.asc"}
+    raw["profiles"] = {"t": dict(raw["profiles"]["current"])}
+    raw["profiles"]["t"]["nomad"] = {"version": "9.9.9", "source": "hashicorp", "hcl": 2,
+                                     **({"sha256": sha256} if sha256 else {})}
+    manifest = tmp_path / "versions.yaml"
+    manifest.write_text(yaml.safe_dump(raw))
+    return artifacts.load_profiles(manifest)["t"]
+
+
+def fetch_nomad(tmp_path, profile):
+    return Fetcher(Cache(tmp_path / "cache"), profile, say=lambda m: None).fetch(only=("nomad",))[0]
+
+
+def test_hashicorp_download_verified_by_signed_sums(tmp_path, monkeypatch, gpg_keys, release_server):
+    gpg_env, keys = gpg_keys
+    root, url = release_server
+    (root / "key.asc").write_bytes(keys["pinned"][1])
+    publish(root, gpg_env, keys["pinned"][0], b"PK nomad 9.9.9")
+    entry = fetch_nomad(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0]))
+    assert entry.status == "ok", entry.reason
+    assert entry.verified == f"sha256 listed in nomad_9.9.9_SHA256SUMS, signed by {keys['pinned'][0]}"
+    assert entry.path.read_bytes() == b"PK nomad 9.9.9"
+
+
+def test_hashicorp_zip_not_matching_the_signed_sums_is_refused(tmp_path, monkeypatch, gpg_keys, release_server):
+    gpg_env, keys = gpg_keys
+    root, url = release_server
+    (root / "key.asc").write_bytes(keys["pinned"][1])
+    publish(root, gpg_env, keys["pinned"][0], b"PK swapped zip", listed_bytes=b"PK nomad 9.9.9")
+    entry = fetch_nomad(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0]))
+    assert entry.status == "missing"
+    assert "is not what the signed nomad_9.9.9_SHA256SUMS lists" in entry.reason
+    assert not any((tmp_path / "cache").rglob("*.zip"))
+
+
+def test_hashicorp_sums_signed_by_another_key_are_refused(tmp_path, monkeypatch, gpg_keys, release_server):
+    gpg_env, keys = gpg_keys
+    root, url = release_server
+    (root / "key.asc").write_bytes(keys["impostor"][1])  # the server hands out the impostor's key
+    publish(root, gpg_env, keys["impostor"][0], b"PK nomad 9.9.9")
+    entry = fetch_nomad(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0]))
+    assert entry.status == "missing"
+    assert f"is not the pinned one {keys['pinned'][0]}" in entry.reason
+
+
+def test_hashicorp_download_must_also_match_a_pinned_sha256(tmp_path, monkeypatch, gpg_keys, release_server):
+    gpg_env, keys = gpg_keys
+    root, url = release_server
+    (root / "key.asc").write_bytes(keys["pinned"][1])
+    publish(root, gpg_env, keys["pinned"][0], b"PK nomad 9.9.9, rebuilt")
+    profile = nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0], sha256=hashlib.sha256(b"PK nomad 9.9.9").hexdigest())
+    entry = fetch_nomad(tmp_path, profile)
+    assert entry.status == "missing" and "pinned in lab/versions.yaml); not cached" in entry.reason
+
+
+def test_preseeding_from_a_directory_checks_the_pin(tmp_path, monkeypatch, gpg_keys, release_server):
+    gpg_env, keys = gpg_keys
+    root, url = release_server
+    publish(root, gpg_env, keys["pinned"][0], b"PK nomad 9.9.9")
+    good = hashlib.sha256(b"PK nomad 9.9.9").hexdigest()
+    profile = nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0], sha256=good)
+    offered = tmp_path / "usb-stick"
+    offered.mkdir()
+    (offered / "nomad_9.9.9_linux_amd64.zip").write_bytes(b"PK nomad 9.9.9")
+    entry = Fetcher(Cache(tmp_path / "cache"), profile, say=lambda m: None, from_dir=offered).fetch(only=("nomad",))[0]
+    assert entry.status == "ok" and "copied from" in entry.verified
+    (offered / "nomad_9.9.9_linux_amd64.zip").write_bytes(b"PK tampered")
+    other = Fetcher(Cache(tmp_path / "cache2"), profile, say=lambda m: None, from_dir=offered).fetch(only=("nomad",))[0]
+    assert other.status == "missing" and "not cached" in other.reason
+
+
+# -- a tampered cache file: the CLI refuses it and the stage installs nothing from it ---------
+
+@pytest.fixture
+def tampered_consul_cache(tmp_path):
+    consul = artifacts.profile("debian").components["consul"].artifacts[0]
+    cache = Cache(tmp_path / "cache")
+    path = cache.path(consul)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"!<arch>\nnot the consul package\n")
+    return tmp_path / "cache", consul
+
+
+def test_fetch_refuses_a_tampered_cache_file(tampered_consul_cache):
+    cache_dir, consul = tampered_consul_cache
+    proc = subprocess.run([sys.executable, "-m", "lab", "--profile", "debian", "fetch", "--component", "consul"],
+                          capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, LAB_CACHE_DIR=str(cache_dir)))
+    assert proc.returncode == 1
+    assert f"refused  {consul.label}" in proc.stdout
+    assert f"expected {consul.sha256} (pinned in lab/versions.yaml): refusing it" in proc.stdout
+    assert "nothing was installed from them" in proc.stderr
+    assert Cache(cache_dir).path(consul).read_bytes().startswith(b"!<arch>\nnot the")  # left for inspection
+
+
+def test_stage_installs_nothing_from_a_tampered_file(tampered_consul_cache, tmp_path):
+    cache_dir, consul = tampered_consul_cache
+    profile = artifacts.profile("debian")
+    states = stage.plan(profile, Cache(cache_dir))
+    assert states["consul"].status == "refused" and "refusing it" in states["consul"].reason
+    assert states["docker"].ready
+    root = stage.write(tmp_path / "stage", ROOT / "provision" / "stack", topology.load(), profile,
+                       Cache(cache_dir), states)
+    env = (root / "u1" / "stack.env").read_text()
+    assert "COMPONENTS=docker\n" in env
+    assert "consul 1.8.7: " in env and "refusing it" in env
+    assert not (root / "u1" / "artifacts" / consul.filename).exists()
+    assert not (root / "u1" / "config" / "consul.hcl").exists()
