@@ -4,8 +4,8 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from filelock import FileLock
 
@@ -75,7 +75,7 @@ class BoxCache:
             command = ["sudo", "--preserve-env=" + ",".join(RECIPE_ENV), *command]
         self.say(f"box: building {self.box_file.name} from Debian packages (about 3 minutes; log {log_path})")
         with open(log_path, "a") as log:
-            proc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
         if proc.returncode != 0:
             tail = log_path.read_text().splitlines()[-15:]
             raise BoxError("box build failed:\n  " + "\n  ".join(tail))

@@ -28,7 +28,7 @@ class LibvirtError(RuntimeError):
 
 
 def virsh(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise LibvirtError(f"virsh {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
     return proc
@@ -56,7 +56,7 @@ class LibvirtHost:
         if self.daemons_running():
             return []
         if os.geteuid() != 0:
-            raise LibvirtError("libvirtd is not running; start it (e.g. `sudo systemctl start libvirtd`) or run as root")
+            raise LibvirtError("libvirtd is not running; start it (`sudo systemctl start libvirtd`) or run as root")
         self._fix_kvm_permissions()
         self.daemon_dir.mkdir(parents=True, exist_ok=True)
         started = []
@@ -91,7 +91,8 @@ class LibvirtHost:
             if pid and _alive(pid):
                 os.kill(pid, signal.SIGTERM)
                 try:
-                    wait.until(lambda: not _alive(pid), f"{daemon} (pid {pid}) to exit", timeout=30, interval=0.5)
+                    wait.until(lambda pid=pid: not _alive(pid), f"{daemon} (pid {pid}) to exit",
+                               timeout=30, interval=0.5)
                 except wait.WaitTimeout:
                     os.kill(pid, signal.SIGKILL)
                 stopped.append(f"{daemon}({pid})")

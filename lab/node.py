@@ -23,7 +23,7 @@ class SshEndpoint:
     identity_file: str
 
     @classmethod
-    def from_ssh_config(cls, text: str, name: str) -> "SshEndpoint":
+    def from_ssh_config(cls, text: str, name: str) -> SshEndpoint:
         config = paramiko.SSHConfig.from_text(text)
         if name not in config.get_hostnames():
             raise KeyError(f"vagrant ssh-config has no entry for {name}")
@@ -86,7 +86,7 @@ class Node:
         )
 
     @cached_property
-    def host(self) -> "testinfra.host.Host":
+    def host(self) -> testinfra.host.Host:
         return testinfra.get_host(f"paramiko://{self.name}", ssh_config=str(self.ssh_config_path), sudo=True)
 
     def run(self, command: str, *, sudo: bool = True, check: bool = True, timeout: float = 180) -> CommandResult:

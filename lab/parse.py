@@ -18,10 +18,22 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 __all__ = [
-    "PingResult", "Route", "WeaveConnection", "WeaveStatus", "RaftPeer", "ServerMember",
-    "Allocation", "JobStatus",
-    "ping", "ip_addrs", "routes", "weave_connections", "weave_status", "raft_peers",
-    "nomad_server_members", "nomad_job_status",
+    "Allocation",
+    "JobStatus",
+    "PingResult",
+    "RaftPeer",
+    "Route",
+    "ServerMember",
+    "WeaveConnection",
+    "WeaveStatus",
+    "ip_addrs",
+    "nomad_job_status",
+    "nomad_server_members",
+    "ping",
+    "raft_peers",
+    "routes",
+    "weave_connections",
+    "weave_status",
 ]
 
 

@@ -42,7 +42,7 @@ class Settings:
         if self.destroy not in DESTROY_POLICIES:
             raise ValueError(f"destroy policy {self.destroy!r} is not one of {', '.join(DESTROY_POLICIES)}")
         if self.nomad_endpoint not in NOMAD_ENDPOINTS:
-            raise ValueError(f"nomad docker endpoint {self.nomad_endpoint!r} is not one of {', '.join(NOMAD_ENDPOINTS)}")
+            raise ValueError(f"nomad endpoint {self.nomad_endpoint!r} is not one of {', '.join(NOMAD_ENDPOINTS)}")
         if self.topology_path is None:
             env = os.environ.get("LAB_TOPOLOGY")
             self.topology_path = Path(env) if env else self.root / "lab" / "topology.yaml"

@@ -5,8 +5,8 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import vagrant
 
@@ -50,7 +50,7 @@ class VagrantLab:
         if provider == "libvirt":
             names = {p.name for p in self._vagrant.plugin_list()}
             if "vagrant-libvirt" not in names:
-                raise VagrantError("provider libvirt needs the vagrant-libvirt plugin (Debian: apt install vagrant-libvirt)")
+                raise VagrantError("provider libvirt needs the vagrant-libvirt plugin (apt install vagrant-libvirt)")
 
     def up(self, machines: list[str] | None = None, on_step: Callable[[str, str], None] | None = None) -> None:
         """`vagrant up` (all machines at once unless `machines` is given), reporting each step."""
@@ -67,8 +67,20 @@ class VagrantLab:
             except subprocess.CalledProcessError as e:
                 raise VagrantError(f"vagrant up failed (exit {e.returncode}); see {self.log_path}") from None
 
-    def provision(self, name: str, provision_with: list[str]) -> None:
-        self._vagrant.provision(vm_name=name, provision_with=provision_with)
+    def provision(self, provision_with: list[str]) -> str:
+        """`vagrant provision --provision-with ...` on every machine; returns its output."""
+        output = self.settings.log_dir / "vagrant-provision.log"
+        output.unlink(missing_ok=True)
+        runner = vagrant.Vagrant(root=str(self.settings.root), env=self.env,
+                                 out_cm=vagrant.make_file_cm(str(output)), err_cm=vagrant.make_file_cm(str(output)))
+        try:
+            runner.provision(provision_with=provision_with)
+        except subprocess.CalledProcessError as e:
+            raise VagrantError(f"vagrant provision failed (exit {e.returncode}); see {output}") from None
+        finally:
+            with open(self.log_path, "a") as log:
+                log.write(output.read_text() if output.exists() else "")
+        return output.read_text()
 
     def status(self) -> dict[str, str]:
         return {s.name: s.state for s in self._vagrant.status()}

@@ -1,7 +1,8 @@
 """Bounded waits. Every wait in the lab goes through `until`, which names what it waited for."""
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import tenacity
 

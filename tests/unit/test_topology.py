@@ -112,7 +112,7 @@ def test_cli_refuses_bad_topology_before_anything_starts(tmp_path):
     bad.write_text(yaml.safe_dump(variant(lambda r: r["nodes"][1].update(name="u1"))))
     # An empty PATH proves no vagrant/virsh was needed to reach the verdict.
     proc = subprocess.run([sys.executable, "-m", "lab", "--topology", str(bad), "--provider", "libvirt", "up"],
-                          capture_output=True, text=True, env={"PATH": "", "HOME": str(tmp_path)})
+                          capture_output=True, text=True, check=False, env={"PATH": "", "HOME": str(tmp_path)})
     assert proc.returncode == 2
     assert "nodes[1].name: duplicate u1" in proc.stderr
 
@@ -122,6 +122,6 @@ def test_pytest_refuses_bad_topology_as_a_usage_error(tmp_path, pytester_root=Pa
     bad.write_text("name: nwl\nnodes: 3\n")
     proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--lab-provider", "libvirt",
                            "--lab-topology", str(bad), "tests/connectivity"],
-                          capture_output=True, text=True, cwd=pytester_root)
+                          capture_output=True, text=True, check=False, cwd=pytester_root)
     assert proc.returncode == 4  # pytest's usage error
     assert "lab topology:" in proc.stderr
