@@ -6,10 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from lab import lifecycle
-from lab.settings import Settings
-from lab import artifacts
+from lab import artifacts, lifecycle
 from lab.artifacts import ArtifactError
+from lab.settings import Settings
 from lab.topology import TopologyError
 
 
@@ -24,9 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="check inputs and prepare the host (daemons, networks, box); start no VM")
     sub.add_parser("up", help="bring the three VMs up in parallel, with per-node progress")
+    sub.add_parser("provision", help="stage the profile again and re-run the stack provisioners (idempotent)")
     sub.add_parser("status", help="state of every node")
     ssh = sub.add_parser("ssh", help="open a shell on a node")
     ssh.add_argument("node")
+    export = sub.add_parser("diagnostics", help="every node's state and logs into a folder (like kind export logs)")
+    export.add_argument("dest", type=Path, nargs="?", default=Path("reports/diagnostics/manual"))
     sub.add_parser("down", help="destroy the VMs and every lab resource; stop daemons the lab started")
     sub.add_parser("reap", help="remove what an interrupted run left (only the lab's own resources)")
     fetch = sub.add_parser("fetch", help="download and verify a profile's artifacts into the cache")
@@ -67,6 +69,16 @@ def _up(lab: lifecycle.Lab, args) -> int:
     return 0
 
 
+def _provision(lab: lifecycle.Lab, args) -> int:
+    changed = False
+    for node, lines in sorted(lab.provision_stack().items()):
+        for line in lines:
+            print(f"{node}: {line}")
+            changed |= ": changed" in line
+    print("changed" if changed else "nothing changed")
+    return 0
+
+
 def _status(lab: lifecycle.Lab, args) -> int:
     state = lab.state()
     if lab.libvirt and not lab.libvirt.daemons_running():
@@ -85,6 +97,20 @@ def _ssh(lab: lifecycle.Lab, args) -> int:
     command = lab.vagrant.ssh_command(args.node)
     os.chdir(lab.settings.root)
     os.execvpe(command[0], command, lab.vagrant.env)
+
+
+def _diagnostics(lab: lifecycle.Lab, args) -> int:
+    from lab import diagnostics
+
+    prefix = f"{lab.topology.name}-" if lab.settings.provider == "libvirt" else None
+    nodes = lab.nodes()
+    try:
+        dest = diagnostics.collect(list(nodes.values()), args.dest, console_prefix=prefix)
+    finally:
+        for node in nodes.values():
+            node.close()
+    print(f"diagnostics written to {dest}")
+    return 0
 
 
 def _down(lab: lifecycle.Lab, args) -> int:
@@ -139,7 +165,10 @@ def _check(settings: Settings, pytest_args: list[str]) -> int:
                             *(pytest_args or ["-n", "3", "tests/connectivity", "tests/isolation"])]))
 
 
-COMMANDS = {"prepare": _prepare, "up": _up, "status": _status, "ssh": _ssh, "down": _down, "reap": _reap}
+COMMANDS = {
+    "prepare": _prepare, "up": _up, "provision": _provision, "status": _status, "ssh": _ssh,
+    "diagnostics": _diagnostics, "down": _down, "reap": _reap,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

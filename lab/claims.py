@@ -54,6 +54,11 @@ _TEXTS = {
 CLAIMS = {cid: Claim(cid, SECTIONS[cid[0]], text) for cid, text in _TEXTS.items()}
 
 
+# Tests that change weave's state (launch, expose, reset, containers, jobs) share one xdist
+# group: `--dist loadgroup` runs them on one worker, in file order.
+changes_weave = pytest.mark.xdist_group("weave")
+
+
 def claim(claim_id: str):
     """Mark a test as checking one of the article's claims; its name must carry the ID."""
     if claim_id not in CLAIMS:

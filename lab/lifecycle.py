@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from lab import artifacts, stage, topology, wait
 from lab.box import BoxCache
@@ -51,7 +53,7 @@ class LabState:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, settings: Settings) -> "LabState | None":
+    def load(cls, settings: Settings) -> LabState | None:
         path = cls.path(settings)
         return cls(**json.loads(path.read_text())) if path.exists() else None
 
@@ -167,6 +169,20 @@ class Lab:
             if name.startswith(stem):
                 virsh("vol-delete", name, "--pool", pool, check=False)
 
+    def provision_stack(self) -> dict[str, list[str]]:
+        """Stage the profile again and re-run the stack provisioners on every node.
+        Returns each node's component lines ("consul 1.8.7: unchanged", ...)."""
+        self.stage_stack()
+        output = self.vagrant.provision(["stack-files", "stack"])
+        lines: dict[str, list[str]] = {}
+        for match in re.finditer(r"^\s*(\S+): (\w+ \S+: (?:unchanged|changed.*))$", output, re.M):
+            lines.setdefault(match.group(1), []).append(match.group(2).strip())
+        state = self.state()
+        if state is not None:
+            state.stack = stage.as_json(self._stack)
+            state.save(self.settings)
+        return lines
+
     # -- use -------------------------------------------------------------------------------
     def state(self) -> LabState | None:
         return LabState.load(self.settings)
@@ -193,7 +209,7 @@ class Lab:
         elif self.libvirt.daemons_running():
             try:
                 self.vagrant.destroy()
-            except Exception as e:  # the reaper below removes what Vagrant could not
+            except Exception as e:  # noqa: BLE001 - the reaper below removes what Vagrant could not
                 self.say(f"lab: vagrant destroy failed ({e}); reaping")
             removed += self.libvirt.reap()
         self.vagrant.forget_machines()
@@ -215,19 +231,19 @@ class Lab:
         return removed
 
     def _reap_virtualbox(self) -> list[str]:
-        import subprocess
+        def vbox(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["VBoxManage", *args], capture_output=True, text=True, check=False)
 
         removed = []
         prefix = f"{self.topology.name}-"
-        listed = subprocess.run(["VBoxManage", "list", "vms"], capture_output=True, text=True).stdout
-        for line in listed.splitlines():
+        for line in vbox("list", "vms").stdout.splitlines():
             name = line.split('"')[1] if line.count('"') >= 2 else ""
             if name.startswith(prefix):
-                subprocess.run(["VBoxManage", "controlvm", name, "poweroff"], capture_output=True)
-                subprocess.run(["VBoxManage", "unregistervm", name, "--delete"], capture_output=True)
+                vbox("controlvm", name, "poweroff")
+                vbox("unregistervm", name, "--delete")
                 removed.append(f"vm {name}")
         natnet = f"{prefix}natnet"
-        if subprocess.run(["VBoxManage", "natnetwork", "remove", "--netname", natnet], capture_output=True).returncode == 0:
+        if vbox("natnetwork", "remove", "--netname", natnet).returncode == 0:
             removed.append(f"natnetwork {natnet}")
         self.vagrant.forget_machines()
         LabState.path(self.settings).unlink(missing_ok=True)

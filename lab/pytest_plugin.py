@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from lab import artifacts
+from lab import artifacts, diagnostics
 from lab import topology as topology_mod
 from lab.claims import CLAIMS
 from lab.lifecycle import Lab, LabState
@@ -122,11 +122,19 @@ class LabSession:
                                            "reason": "the lab was brought up without a stack"})
 
     def require(self, *components: str) -> None:
-        """Skip the calling test, with the exact reason, unless every component is installed."""
-        for name in components:
-            component = self.component(name)
-            if component["status"] != "ready":
-                pytest.skip(f"{name} {component['version']} {component['status']}: {component['reason']}")
+        """Skip the calling test, with the exact reasons, unless every component is installed."""
+        missing = [self.component(name) for name in components]
+        missing = [c for c in missing if c["status"] != "ready"]
+        if missing:
+            pytest.skip("; ".join(f"{c['name']} {c['version']} {c['status']}: {c['reason']}" for c in missing))
+
+    def keep_for_debugging(self, item) -> bool:
+        """Whether what a test created stays after it (--lab-destroy=never, or passing and it failed)."""
+        if self.settings.destroy == "never":
+            return True
+        failed = any(getattr(item, f"lab_report_{when}", None) is not None
+                     and getattr(item, f"lab_report_{when}").failed for when in ("setup", "call"))
+        return self.settings.destroy == "passing" and failed
 
     def node(self, name: str) -> Node:
         if name not in self.nodes:
@@ -205,6 +213,23 @@ def u2(lab) -> Node:
 @pytest.fixture(scope="session")
 def u3(lab) -> Node:
     return lab.node("u3")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item (fixtures decide from it what to keep for debugging),
+    and when a lab test fails, collect diagnostics from every node next to the report."""
+    report = yield
+    setattr(item, f"lab_report_{report.when}", report)
+    session = item.funcargs.get("lab") if hasattr(item, "funcargs") else None
+    if report.failed and report.when in ("setup", "call") and isinstance(session, LabSession):
+        report_dir = Path(item.config.getoption("lab_report_dir", default=None) or "reports")
+        dest = report_dir / "diagnostics" / diagnostics.folder_name(item.nodeid)
+        prefix = f"{session.topology.name}-" if session.settings.provider == "libvirt" else None
+        diagnostics.collect(list(session.nodes.values()), dest, console_prefix=prefix)
+        report.user_properties.append(("diagnostics", str(dest)))
+        report.sections.append(("lab diagnostics", f"collected from every node into {dest}"))
+    return report
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -82,7 +82,8 @@ def write(root: Path, scripts: Path, topo: Topology, profile: Profile, cache: Ca
             if _older_than(weave.version, (2, 8, 3)):
                 env["WEAVE_API_VERSION"] = OLD_WEAVE_API
         if states["consul"].ready:
-            env["CONSUL_ARTIFACT"] = entries["consul:" + profile.components["consul"].artifacts[0].role].artifact.filename
+            consul_artifact = profile.components["consul"].artifacts[0]
+            env["CONSUL_ARTIFACT"] = entries[f"consul:{consul_artifact.role}"].artifact.filename
             (stage / "config" / "consul.hcl").write_text(consul.render_config(topo, node.name))
             (stage / "config" / "resolv.conf").write_text(consul.render_resolv_conf(topo))
             shutil.copy(scripts / "units" / "consul.service", stage / "config")

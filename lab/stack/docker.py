@@ -1,12 +1,18 @@
 """Docker on a node: the engine, and containers started the way the article starts them."""
 from __future__ import annotations
 
+import ipaddress
 import shlex
+from dataclasses import dataclass
 
+from lab import parse, wait
 from lab.node import CommandResult, Node
 
 BUSYBOX = "nomad-weave-lab/busybox:1"
 HTTPBACKEND = "nomad-weave-lab/httpbackend:v1.0.0"
+WEAVE_PROXY = "unix:///var/run/weave/weave.sock"
+# The proxy names the overlay interface `ethwe`, the plugin (--net=weave) `ethwe0`.
+WEAVE_INTERFACES = ("ethwe0", "ethwe")
 
 
 def server_version(node: Node) -> str:
@@ -17,3 +23,82 @@ def run_once(node: Node, image: str, *command: str, timeout: float = 180) -> Com
     """`docker run --rm IMAGE COMMAND...` and its output."""
     argv = " ".join(shlex.quote(part) for part in command)
     return node.run(f"docker run --rm {shlex.quote(image)} {argv}", timeout=timeout)
+
+
+class ContainerGone(RuntimeError):
+    """A container a check depends on is not running: the check proves nothing, so it errors."""
+
+
+@dataclass(frozen=True)
+class Container:
+    node: Node
+    name: str
+
+    def __repr__(self) -> str:
+        return f"{self.name}@{self.node.name}"
+
+    def exec(self, command: str, check: bool = True, timeout: float = 120) -> CommandResult:
+        return self.node.run(f"docker exec {self.name} sh -c {shlex.quote(command)}", check=check, timeout=timeout)
+
+    def is_running(self) -> bool:
+        result = self.node.run(f"docker inspect -f '{{{{.State.Running}}}}' {self.name}", check=False)
+        return result.ok and result.stdout.strip() == "true"
+
+    def require_running(self) -> None:
+        if not self.is_running():
+            raise ContainerGone(f"container {self} is not running")
+
+    def addresses(self) -> dict[str, list[ipaddress.IPv4Interface]]:
+        self.require_running()
+        return parse.ip_addrs(self.exec("ip -4 addr").stdout)
+
+    def weave_address(self) -> ipaddress.IPv4Interface | None:
+        """The container's overlay address (ethwe0 with --net=weave, ethwe through the proxy)."""
+        addresses = self.addresses()
+        for interface in WEAVE_INTERFACES:
+            if addresses.get(interface):
+                return addresses[interface][0]
+        return None
+
+    def ping(self, address, count: int = 3) -> parse.PingResult:
+        """BusyBox `ping -c COUNT` from inside the container; the container must be running."""
+        self.require_running()
+        result = self.exec(f"ping -c {count} -W 2 {address}", check=False, timeout=60)
+        if "ping statistics" not in result.stdout:
+            raise ContainerGone(f"ping in {self} did not run: {result.stderr.strip() or result.stdout.strip()}")
+        return parse.ping(result.stdout)
+
+    def http_get(self, url: str) -> CommandResult:
+        self.require_running()
+        return self.exec(f"wget -q -T 5 -O - {shlex.quote(url)}", check=False, timeout=60)
+
+    def remove(self) -> None:
+        self.node.run(f"docker rm -f {self.name}", check=False)
+
+
+def start(
+    node: Node,
+    name: str,
+    image: str = BUSYBOX,
+    *,
+    net: str | None = None,
+    env: dict[str, str] | None = None,
+    dns: list = (),
+    via_weave_proxy: bool = False,
+    command: tuple[str, ...] = ("sleep", "86400"),
+) -> Container:
+    """`docker [-H weave.sock] run -d --name NAME [--net=NET] [--dns=..] [-e K=V] IMAGE CMD`."""
+    args = ["docker"]
+    if via_weave_proxy:
+        args += ["-H", WEAVE_PROXY]
+    args += ["run", "-d", "--name", name]
+    if net:
+        args.append(f"--net={net}")
+    args += [f"--dns={server}" for server in dns]
+    for key, value in (env or {}).items():
+        args += ["-e", f"{key}={value}"]
+    args += [image, *command]
+    node.run(" ".join(shlex.quote(a) for a in args), timeout=300)
+    container = Container(node, name)
+    wait.until(container.is_running, f"container {container} to run", timeout=60, interval=1)
+    return container

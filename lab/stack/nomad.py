@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
-from lab import parse, templates
+from lab import parse, templates, wait
 from lab.topology import Topology
 
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
@@ -72,6 +73,75 @@ def leader(node) -> str | None:
     return json.loads(raw) if raw else None
 
 
+def wait_ready(nodes) -> None:
+    """Every server knows a leader and every client is ready (as Nomad's e2e suite waits)."""
+    for node in nodes:
+        wait.until(lambda node=node: leader(node), f"nomad on {node.name} to know a leader", timeout=300, interval=3)
+    wait.until(lambda: ready_nodes(nodes[0]) == len(nodes), f"{len(nodes)} nomad clients ready",
+               timeout=300, interval=3)
+
+
 def ready_nodes(node) -> int:
     raw = node.run(f"curl -sf http://{node.hostonly_ip}:4646/v1/nodes", check=False).stdout.strip()
     return sum(1 for n in json.loads(raw or "[]") if n.get("Status") == "ready")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One allocation of a job: where it runs and its task's docker container."""
+
+    alloc_id: str
+    node_name: str
+    status: str
+    container: str
+
+
+class Nomad:
+    """Jobs and agent configuration, driven from one node's CLI/API (the article used u1)."""
+
+    def __init__(self, topo: Topology, version: str, hcl: int):
+        self.topo = topo
+        self.version = version
+        self.hcl = hcl
+
+    def run_job(self, node, job_id: str, hcl_text: str) -> None:
+        path = f"/tmp/{job_id}.nomad"
+        node.run(f"cat > {path} <<'NOMAD_JOB'\n{hcl_text}NOMAD_JOB")
+        _cli(node, f"job run -detach {path}")
+
+    def status(self, node, job_id: str) -> parse.JobStatus:
+        return parse.nomad_job_status(_cli(node, f"job status {job_id}"))
+
+    def placements(self, node, job_id: str) -> list[Placement]:
+        """Running allocations with the node they run on and their task container's name."""
+        api = f"http://{node.hostonly_ip}:4646/v1"
+        allocs = json.loads(node.run(f"curl -sf {api}/job/{job_id}/allocations").stdout)
+        nodes = {n["ID"]: n["Name"] for n in json.loads(node.run(f"curl -sf {api}/nodes").stdout)}
+        return [
+            Placement(a["ID"], nodes.get(a["NodeID"], a["NodeID"]), a["ClientStatus"], f"{a['TaskGroup']}-{a['ID']}")
+            for a in allocs
+            if a.get("DesiredStatus") == "run"
+        ]
+
+    def stop_and_purge(self, node, job_id: str) -> None:
+        _cli_unchecked(node, f"job stop -purge {job_id}")
+        _cli_unchecked(node, "system gc")
+
+    def use_docker_endpoint(self, nodes, endpoint: str) -> None:
+        """Point every client's docker driver at ENDPOINT and restart the agents (article 5.3)."""
+        for node in nodes:
+            config = render_agent_config(self.topo, node.name, self.version, endpoint)
+            interface = node.run(
+                f"ip -o -4 addr show | awk '$4 ~ /^{node.hostonly_ip}\\// {{print $2; exit}}'").stdout.strip()
+            node.run(f"cat > /etc/nomad.d/agent.hcl <<'NOMAD_AGENT'\n"
+                     f"{config.replace('@HOSTONLY_IF@', interface)}NOMAD_AGENT")
+            node.run("systemctl restart nomad")
+        wait_ready(list(nodes))
+
+    def docker_endpoint(self, node) -> str:
+        config = node.run("cat /etc/nomad.d/agent.hcl").stdout
+        return WEAVE_PROXY_SOCKET if "weave.sock" in config else DOCKER_SOCKET
+
+
+def _cli_unchecked(node, args: str) -> str:
+    return node.run(f"NOMAD_ADDR=http://{node.hostonly_ip}:4646 nomad {args}", check=False).stdout

@@ -1,34 +1,7 @@
 """Article section 3: a three-server Consul cluster with DNS on port 53, and a three-node Nomad
 cluster (server + client on every node) that finds itself through Consul."""
-import pytest
-
-from lab import wait
 from lab.claims import claim
 from lab.stack import consul, host, nomad
-
-
-@pytest.fixture(scope="module")
-def consul_cluster(lab):
-    """Consul as the article started it, once every server has joined and a leader is elected."""
-    lab.require("consul")
-    for node in lab.nodes.values():
-        wait.until(lambda node=node: consul.leader(node), f"consul on {node.name} to know a raft leader",
-                   timeout=300, interval=3)
-        wait.until(lambda node=node: len(consul.catalog_service(node, "consul")) == len(lab.nodes),
-                   f"consul's catalog on {node.name} to list all {len(lab.nodes)} servers", timeout=120, interval=3)
-    return lab
-
-
-@pytest.fixture(scope="module")
-def nomad_cluster(lab, consul_cluster):
-    lab.require("nomad")
-    for node in lab.nodes.values():
-        wait.until(lambda node=node: nomad.leader(node), f"nomad on {node.name} to know a leader",
-                   timeout=300, interval=3)
-    first = next(iter(lab.nodes.values()))
-    wait.until(lambda: nomad.ready_nodes(first) == len(lab.nodes), f"{len(lab.nodes)} nomad clients ready",
-               timeout=300, interval=3)
-    return lab
 
 
 @claim("C1")

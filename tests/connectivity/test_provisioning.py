@@ -1,0 +1,18 @@
+"""Provisioning is idempotent: running the Vagrantfile's stack provisioners again changes nothing."""
+import pytest
+
+from lab.claims import changes_weave
+from lab.lifecycle import Lab
+
+pytestmark = changes_weave
+
+
+def test_second_provisioning_run_changes_nothing(lab):
+    if lab.settings.reuse:
+        pytest.skip("--lab-reuse: the lab is used as is, not provisioned")
+    report = Lab(lab.settings, say=lambda _m: None).provision_stack()
+    assert sorted(report) == sorted(lab.nodes), report
+    for node, lines in report.items():
+        installed = [name for name, c in lab.state.stack.items() if c["status"] == "ready"]
+        assert sorted(line.split()[0] for line in lines) == sorted(installed), (node, lines)
+        assert all(line.endswith(": unchanged") for line in lines), (node, lines)

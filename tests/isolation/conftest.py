@@ -1,0 +1,29 @@
+"""Section 5's weave: a 10.32.0.0/16 range split into subnets, default subnet 10.32.0.0/24."""
+import pytest
+
+from lab.article import DEFAULT_SUBNET, ISOLATION_RANGE
+
+
+@pytest.fixture(scope="session")
+def leave_default_overlay(lab, weave):
+    """At the end, leave weave as section 2 expects it (unless the lab is destroyed anyway)."""
+    yield
+    if lab.settings.destroy != "always":
+        nodes = list(lab.nodes.values())
+        weave.reset_all(nodes)
+        weave.launch_mesh(nodes)
+
+
+@pytest.fixture(scope="module")
+def subnet_overlay(lab, weave, leave_default_overlay):
+    """`weave reset`, then `weave launch --no-dns --ipalloc-range 10.32.0.0/16
+    --ipalloc-default-subnet 10.32.0.0/24 <peers>` and `weave expose` on every node."""
+    nodes = list(lab.nodes.values())
+    ready = all(weave.is_running(n) and weave.status(n).sections.get("ipam", {}).get("Range") == str(ISOLATION_RANGE)
+                for n in nodes)
+    if not ready:
+        weave.reset_all(nodes)
+        weave.launch_mesh(nodes, ipalloc_range=ISOLATION_RANGE, default_subnet=DEFAULT_SUBNET)
+    for node in nodes:
+        weave.expose(node)
+    return ISOLATION_RANGE
