@@ -1,2 +1,2 @@
-"""The lab's pytest plugin (options --lab-*, fixtures lab/nodes/node/pair/u1/u2/u3, lifecycle)."""
-pytest_plugins = ["lab.pytest_plugin"]
+"""The lab's pytest plugins: lifecycle, options and fixtures; the claims report."""
+pytest_plugins = ["lab.pytest_report", "lab.pytest_plugin"]

@@ -6,13 +6,16 @@ import os
 import sys
 from pathlib import Path
 
-from lab import artifacts, lifecycle
+from lab import artifacts, lifecycle, report
 from lab.artifacts import ArtifactError
 from lab.settings import Settings
 from lab.topology import TopologyError
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "report":  # reports need no lab: python -m lab report --merge A.json B.json
+        return report.cli(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
     parser.add_argument("--provider", default="auto", help="virtualbox, libvirt or auto (default)")
     parser.add_argument("--topology", type=Path, help="topology file (default lab/topology.yaml)")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from lab import artifacts, diagnostics
+from lab import artifacts, diagnostics, pytest_report
 from lab import topology as topology_mod
 from lab.claims import CLAIMS
 from lab.lifecycle import Lab, LabState
@@ -179,6 +179,7 @@ def _bring_up(config) -> LabState:
 def lab(request) -> LabSession:
     """The running lab (brought up once per run)."""
     state = _bring_up(request.config)
+    pytest_report.remember_lab(request.config, state)
     session = LabSession(request.config._lab_settings, state, request.config._lab_topology)
     yield session
     session.close()
@@ -223,8 +224,7 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"lab_report_{report.when}", report)
     session = item.funcargs.get("lab") if hasattr(item, "funcargs") else None
     if report.failed and report.when in ("setup", "call") and isinstance(session, LabSession):
-        report_dir = Path(item.config.getoption("lab_report_dir", default=None) or "reports")
-        dest = report_dir / "diagnostics" / diagnostics.folder_name(item.nodeid)
+        dest = pytest_report.report_dir(item.config) / "diagnostics" / diagnostics.folder_name(item.nodeid)
         prefix = f"{session.topology.name}-" if session.settings.provider == "libvirt" else None
         diagnostics.collect(list(session.nodes.values()), dest, console_prefix=prefix)
         report.user_properties.append(("diagnostics", str(dest)))

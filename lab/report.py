@@ -1,0 +1,381 @@
+"""The claims report: one verdict per article claim, as Markdown and HTML, and across profiles.
+
+Pure functions over plain data. A run is what lab.pytest_report writes to claims.json:
+
+    {"schema": 1, "metadata": {profile, provider, versions, stack, libvirt_driver, started,
+     finished, exit_status, counts, nodes?, diagnostics_dir?, ...},
+     "results": [{nodeid, claim, subject, outcome, reason, message, duration, diagnostics?}, ...]}
+
+outcome is passed | failed | error | skipped | xfailed; subject is "u1" (a `node` test),
+"u1_to_u2" (a `pair` test) or "" (neither); diagnostics (optional) is a failure's folder.
+A claim's verdict: passed when every case passed, failed when any failed/errored/xfailed,
+skipped when every case was skipped, partial when some passed and the rest were skipped,
+"not run" when no case ran.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from lab.claims import CLAIMS, Claim
+
+SCHEMA = 1
+COMPONENTS = ("docker", "weave", "consul", "nomad")
+FAILING = ("failed", "error", "xfailed")
+VERDICTS = ("passed", "failed", "skipped", "partial", "not run")
+SYMBOLS = {"passed": "✓", "failed": "✗", "skipped": "○", "partial": "◐", "not run": "·"}
+MEANINGS = {
+    "passed": "every case passed",
+    "failed": "a case failed, errored or was an expected failure",
+    "skipped": "every case was skipped",
+    "partial": "some cases passed, the others were skipped",
+    "not run": "no test of the claim ran",
+}
+GRID_CLAIMS = ("W3", "W6", "I5")  # reachability claims: always shown as a source x destination grid
+_MAX_FAILURES = 3
+
+
+@dataclass(frozen=True)
+class Case:
+    nodeid: str
+    claim: str | None
+    subject: str = ""
+    outcome: str = "passed"
+    reason: str = ""
+    message: str = ""
+    duration: float = 0.0
+    diagnostics: str = ""  # the folder lab.pytest_plugin collected for this failure, relative to the report
+    finding: str = ""  # what a test found to be true where the article left it open (I7)
+
+    @property
+    def name(self) -> str:
+        return self.nodeid.rsplit("::", 1)[-1]
+
+
+@dataclass
+class Subject:
+    name: str
+    verdict: str
+    cases: list[Case]
+
+    @property
+    def label(self) -> str:
+        return self.name.replace("_to_", "→") if self.name else "all"
+
+    @property
+    def title(self) -> str:
+        return "\n".join(f"{c.name}: {c.outcome}" + (f" ({c.reason or c.message})" if c.reason or c.message else "")
+                         for c in self.cases)
+
+
+@dataclass
+class Grid:
+    axis: list[str]
+    cells: dict[tuple[str, str], Subject]
+
+    def rows(self) -> list[tuple[str, list[tuple[str, str, str]]]]:
+        """Per source: (destination, verdict or "self", tooltip) for every destination."""
+        out = []
+        for src in self.axis:
+            row = []
+            for dst in self.axis:
+                cell = self.cells.get((src, dst))
+                if src == dst and cell is None:
+                    row.append((dst, "self", f"{src} → {dst}: not a pair"))
+                else:
+                    row.append((dst, cell.verdict if cell else "not run",
+                                f"{src} → {dst}\n" + (cell.title if cell else "not run")))
+            out.append((src, row))
+        return out
+
+
+@dataclass
+class ClaimRow:
+    claim: Claim
+    verdict: str
+    subjects: list[Subject]
+    reasons: list[str]
+    failures: list[Case]
+    findings: list[str]
+    grid: Grid | None
+
+
+def diagnostics_name(nodeid: str) -> str:
+    """The folder name of a test's diagnostics (reports/diagnostics/<name>/), as lab.diagnostics names it."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:150]
+
+
+def verdict(outcomes: Iterable[str]) -> str:
+    outcomes = list(outcomes)
+    if not outcomes:
+        return "not run"
+    if any(o in FAILING for o in outcomes):
+        return "failed"
+    if all(o == "passed" for o in outcomes):
+        return "passed"
+    if all(o == "skipped" for o in outcomes):
+        return "skipped"
+    return "partial"
+
+
+def cases(run: dict) -> list[Case]:
+    return [Case(**{k: r[k] for k in Case.__dataclass_fields__ if k in r}) for r in run["results"]]
+
+
+def counts(results: Iterable[dict]) -> dict[str, int]:
+    out = {o: 0 for o in ("passed", "failed", "error", "skipped", "xfailed")}
+    for r in results:
+        out[r["outcome"]] = out.get(r["outcome"], 0) + 1
+    out["total"] = sum(out.values())
+    return out
+
+
+def _natural(text: str) -> list:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
+
+
+def _subject_key(name: str) -> tuple:
+    return (2 if "_to_" in name else 1 if name else 0, _natural(name))
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(i for i in items if i))
+
+
+def _grid(claim_id: str, subjects: list[Subject], nodes: list[str]) -> Grid | None:
+    pairs = {tuple(s.name.split("_to_", 1)): s for s in subjects if "_to_" in s.name}
+    if not pairs and claim_id not in GRID_CLAIMS:
+        return None
+    axis = sorted({end for pair in pairs for end in pair}, key=_natural) or nodes
+    return Grid(axis, pairs) if axis else None
+
+
+def claim_rows(run: dict) -> list[ClaimRow]:
+    """One row per claim: the catalog's in its order, then any other claim the run names."""
+    all_cases = cases(run)
+    by_claim: dict[str, list[Case]] = {}
+    for case in sorted(all_cases, key=lambda c: c.nodeid):
+        if case.claim:
+            by_claim.setdefault(case.claim, []).append(case)
+    nodes = list(run.get("metadata", {}).get("nodes") or sorted(
+        {c.subject for c in all_cases if c.subject and "_to_" not in c.subject}, key=_natural))
+    catalog = dict(CLAIMS)
+    for cid in sorted(set(by_claim) - set(catalog), key=_natural):
+        catalog[cid] = Claim(cid, "?", "(not in lab/claims.py)")
+    rows = []
+    for cid, claim in catalog.items():
+        claim_cases = by_claim.get(cid, [])
+        grouped: dict[str, list[Case]] = {}
+        for case in claim_cases:
+            grouped.setdefault(case.subject, []).append(case)
+        subjects = [Subject(name, verdict(c.outcome for c in grouped[name]), grouped[name])
+                    for name in sorted(grouped, key=_subject_key)]
+        rows.append(ClaimRow(
+            claim=claim,
+            verdict=verdict(c.outcome for c in claim_cases),
+            subjects=subjects,
+            reasons=_unique(c.reason for c in claim_cases if c.outcome == "skipped"),
+            failures=[c for c in claim_cases if c.outcome in FAILING],
+            findings=_unique(c.finding for c in claim_cases if c.finding),
+            grid=_grid(cid, subjects, nodes),
+        ))
+    return rows
+
+
+def components(meta: dict) -> list[dict]:
+    """Every component of the stack: name, version, and status installed/missing/refused (+ reason)."""
+    versions, stack = meta.get("versions") or {}, meta.get("stack") or {}
+    names = [n for n in COMPONENTS if n in versions or n in stack] + sorted(
+        (set(versions) | set(stack)) - set(COMPONENTS))
+    out = []
+    for name in names:
+        entry = stack.get(name, {})
+        status = entry.get("status", "unknown" if stack == {} else "missing")
+        out.append({"name": name, "version": entry.get("version") or versions.get(name, "?"),
+                    "status": "installed" if status == "ready" else status, "reason": entry.get("reason", "")})
+    return out
+
+
+def profile_name(run: dict, fallback: str = "?") -> str:
+    return run.get("metadata", {}).get("profile") or fallback
+
+
+def _provider(meta: dict) -> str:
+    provider = meta.get("provider") or "?"
+    return f"{provider} ({meta['libvirt_driver']})" if meta.get("libvirt_driver") else provider
+
+
+def _summary(meta: dict) -> str:
+    c = meta.get("counts") or {}
+    shown = ", ".join(f"{c[k]} {k}" for k in ("passed", "failed", "error", "skipped", "xfailed",
+                                               "collection_errors") if c.get(k))
+    return (f"Run {meta.get('started', '?')} → {meta.get('finished', '?')}, "
+            f"pytest exit status {meta.get('exit_status', '?')}: {shown or 'no test'}.")
+
+
+def _diag_link(meta: dict, case: Case) -> str | None:
+    if case.diagnostics:
+        return case.diagnostics.rstrip("/") + "/"
+    base = meta.get("diagnostics_dir")
+    return f"{base.rstrip('/')}/{diagnostics_name(case.nodeid)}/" if base else None
+
+
+def _failure_label(case: Case) -> str:
+    return f"{case.name}: {case.outcome}" + (f": {case.message}" if case.message else "")
+
+
+# -- Markdown --------------------------------------------------------------------------------
+def _cell(text: str) -> str:
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text.replace("<", "&lt;").replace(">", "&gt;")  # GitHub would take <other peers> for a tag
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+
+
+def legend() -> str:
+    return "Legend: " + " · ".join(f"{SYMBOLS[v]} {v} ({MEANINGS[v]})" for v in VERDICTS)
+
+
+def _notes_md(row: ClaimRow, meta: dict) -> str:
+    notes = [f"found: {f}" for f in row.findings] + [f"skipped: {r}" for r in row.reasons]
+    for case in row.failures[:_MAX_FAILURES]:
+        link = _diag_link(meta, case)
+        notes.append(_failure_label(case) + (f" ([diagnostics]({link}))" if link else ""))
+    if len(row.failures) > _MAX_FAILURES:
+        notes.append(f"+{len(row.failures) - _MAX_FAILURES} more failures")
+    return "; ".join(notes)
+
+
+def to_markdown(run: dict) -> str:
+    meta = run.get("metadata", {})
+    lines = [f"# Article claims: profile `{profile_name(run)}`, provider {_provider(meta)}", "", _summary(meta), ""]
+    stack = components(meta)
+    if stack:
+        lines += _table(["Component", "Version", "Status"],
+                        [[c["name"], c["version"], c["status"] + (f": {c['reason']}" if c["reason"] else "")]
+                         for c in stack]) + [""]
+    rows = [[r.claim.id, r.claim.section, r.claim.text, f"{SYMBOLS[r.verdict]} {r.verdict}",
+             " ".join(f"{s.label} {SYMBOLS[s.verdict]}" for s in r.subjects), _notes_md(r, meta)]
+            for r in claim_rows(run)]
+    lines += _table(["ID", "Section", "Claim", "Verdict", "Results", "Notes"], rows)
+    return "\n".join(lines + ["", legend(), ""])
+
+
+# -- HTML ------------------------------------------------------------------------------------
+_HTML = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def to_html(run: dict) -> str:
+    meta = run.get("metadata", {})
+    rows = claim_rows(run)
+    return _HTML.get_template("claims.html.j2").render(
+        profile=profile_name(run), provider=_provider(meta), summary=_summary(meta), components=components(meta),
+        rows=rows, grids=[r for r in rows if r.grid], symbols=SYMBOLS, meanings=MEANINGS, verdicts=VERDICTS,
+        diag_link=lambda case: _diag_link(meta, case), failure_label=_failure_label, max_failures=_MAX_FAILURES,
+    )
+
+
+# -- files -----------------------------------------------------------------------------------
+def load(path: Path | str) -> dict:
+    run = json.loads(Path(path).read_text())
+    if not isinstance(run, dict) or not isinstance(run.get("results"), list):
+        raise ValueError(f"{path}: not a claims report (no 'results' list)")
+    return run
+
+
+def write(run: dict, directory: Path | str, formats: Iterable[str] = ("json", "md", "html")) -> dict[str, Path]:
+    """Write claims.<format> for each format into directory; returns the paths by format."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    render = {"json": lambda r: json.dumps(r, indent=2, ensure_ascii=False) + "\n", "md": to_markdown, "html": to_html}
+    paths = {}
+    for fmt in formats:
+        paths[fmt] = directory / f"claims.{fmt}"
+        paths[fmt].write_text(render[fmt](run), encoding="utf-8")
+    return paths
+
+
+# -- across profiles -------------------------------------------------------------------------
+def merge(paths: Iterable[Path | str]) -> str:
+    """One Markdown table, claims x profiles (one claims.json per profile), with a legend."""
+    runs = [(Path(p), load(p)) for p in paths]
+    names = []
+    for path, run in runs:
+        name = profile_name(run, path.parent.name if path.stem == "claims" and path.parent.name else path.stem)
+        names.append(name if name not in names else f"{name} ({path})")
+    lines = ["# Article claims across version profiles", ""]
+    info = [["provider"] + [_provider(r.get("metadata", {})) for _, r in runs],
+            ["run"] + [r.get("metadata", {}).get("finished", "?") for _, r in runs]]
+    stacks = [{c["name"]: c for c in components(r.get("metadata", {}))} for _, r in runs]
+    for comp in [n for n in COMPONENTS if any(n in s for s in stacks)]:
+        info.append([comp] + [f"{s[comp]['version']} {s[comp]['status']}" if comp in s else "?" for s in stacks])
+    lines += _table([""] + names, info) + [""]
+    per_run = [{row.claim.id: row for row in claim_rows(r)} for _, r in runs]
+    ids = list(dict.fromkeys(cid for rows in per_run for cid in rows))
+    table = []
+    for cid in ids:
+        first = next(rows[cid] for rows in per_run if cid in rows)
+        cells = [f"{SYMBOLS[rows[cid].verdict]} {rows[cid].verdict}" if cid in rows else "· not run"
+                 for rows in per_run]
+        table.append([cid, first.claim.section, first.claim.text] + cells)
+    lines += _table(["ID", "Section", "Claim"] + names, table) + ["", legend(), ""]
+    notes = []
+    for name, rows in zip(names, per_run):
+        for row in rows.values():
+            detail = "; ".join(row.reasons + [_failure_label(c) for c in row.failures[:1]])
+            if detail and row.verdict != "passed":
+                notes.append(f"- **{name}** {row.claim.id} ({row.verdict}): {_cell(detail)}")
+    if notes:
+        lines += ["## Why not passed", ""] + notes + [""]
+    return "\n".join(lines)
+
+
+# -- command line ----------------------------------------------------------------------------
+def cli(argv: list[str]) -> int:
+    """python -m lab report --merge A.json B.json [-o out.md] | --from reports/claims.json [-o DIR]"""
+    argv = list(argv)
+    if argv[:1] == ["report"]:
+        argv = argv[1:]
+    parser = argparse.ArgumentParser(prog="python -m lab report", description="render or merge claims reports")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--merge", nargs="+", type=Path, metavar="CLAIMS_JSON",
+                        help="one claims.json per profile: print a claims x profiles table")
+    source.add_argument("--from", dest="source", type=Path, metavar="CLAIMS_JSON",
+                        help="re-render claims.md and claims.html from a claims.json")
+    parser.add_argument("-o", "--output", type=Path,
+                        help="--merge: the Markdown file (default stdout); --from: the directory (default the JSON's)")
+    args = parser.parse_args(argv)
+    try:
+        if args.merge:
+            text = merge(args.merge)
+            if args.output:
+                args.output.write_text(text, encoding="utf-8")
+                print(f"wrote {args.output}")
+            else:
+                sys.stdout.write(text)
+        else:
+            paths = write(load(args.source), args.output or args.source.parent, formats=("md", "html"))
+            print("wrote " + ", ".join(str(p) for p in paths.values()))
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+main_report = cli
