@@ -40,12 +40,16 @@ def plan(profile: Profile, cache: Cache) -> dict[str, ComponentState]:
     states = {}
     for name in ORDER:
         component = profile.components[name]
-        entries = [cache.check(a, hint=f"python -m lab fetch --profile {profile.name} --component {name}")
-                   for a in component.artifacts]
+        entries = [cache.check(a) for a in component.artifacts]
         bad = [e for e in entries if e.status != "ok"]
-        if bad:
-            status = "refused" if any(e.status == "refused" for e in bad) else "missing"
-            states[name] = ComponentState(name, component.version, status, "; ".join(e.reason for e in bad))
+        refused = [e for e in bad if e.status == "refused"]
+        if refused:
+            states[name] = ComponentState(name, component.version, "refused", "; ".join(e.reason for e in refused))
+        elif bad:
+            files = ", ".join(e.artifact.filename for e in bad)
+            reason = (f"{files} {'is' if len(bad) == 1 else 'are'} not in the artifact cache {cache.root}: "
+                      f"python -m lab fetch --profile {profile.name} --component {name}")
+            states[name] = ComponentState(name, component.version, "missing", reason)
         else:
             how = "; ".join(f"{e.artifact.filename}: {e.verified}" for e in entries) or "part of the box"
             states[name] = ComponentState(name, component.version, "ready", verified=how)
