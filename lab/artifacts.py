@@ -338,20 +338,27 @@ def verify_signature(document: Path, signature: Path, key: Path, fingerprint: st
     """Verify a detached signature with a throw-away keyring holding only the pinned key."""
     with tempfile.TemporaryDirectory(prefix="nwl-gpg-") as home:
         env = dict(os.environ, GNUPGHOME=home)
-        _run(["gpg", "--batch", "--import", str(key)], "importing the signing key", env=env)
-        listed = _run(["gpg", "--batch", "--with-colons", "--fingerprint"], "listing the signing key", env=env).stdout
-        fingerprints = [line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:")]
-        if fingerprint.upper() not in (f.upper() for f in fingerprints):
-            raise ArtifactError(f"the signing key at hand is not the pinned one {fingerprint} (got {fingerprints})")
-        status = subprocess.run(["gpg", "--batch", "--status-fd", "1", "--verify", str(signature), str(document)],
-                                capture_output=True, text=True, env=env, check=False)
-        # VALIDSIG <signing key fpr> ... <primary key fpr>: the keyring holds only the pinned key.
-        valid = [line.split() for line in status.stdout.splitlines() if line.startswith("[GNUPG:] VALIDSIG")]
-        if status.returncode != 0 or not valid:
-            raise ArtifactError(f"bad signature on {document.name}: {status.stderr.strip()[-300:]}")
-        if fingerprint.upper() not in (valid[0][2].upper(), valid[0][-1].upper()):
-            raise ArtifactError(f"{document.name} is signed by {valid[0][2]}, not by the pinned key {fingerprint}")
-        return fingerprint
+        try:
+            return _verify_with(document, signature, key, fingerprint, env)
+        finally:  # gpg may have started an agent for this keyring: leave nothing running
+            subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False, capture_output=True)
+
+
+def _verify_with(document: Path, signature: Path, key: Path, fingerprint: str, env: dict) -> str:
+    _run(["gpg", "--batch", "--import", str(key)], "importing the signing key", env=env)
+    listed = _run(["gpg", "--batch", "--with-colons", "--fingerprint"], "listing the signing key", env=env).stdout
+    fingerprints = [line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:")]
+    if fingerprint.upper() not in (f.upper() for f in fingerprints):
+        raise ArtifactError(f"the signing key at hand is not the pinned one {fingerprint} (got {fingerprints})")
+    status = subprocess.run(["gpg", "--batch", "--status-fd", "1", "--verify", str(signature), str(document)],
+                            capture_output=True, text=True, env=env, check=False)
+    # VALIDSIG <signing key fpr> ... <primary key fpr>: the keyring holds only the pinned key.
+    valid = [line.split() for line in status.stdout.splitlines() if line.startswith("[GNUPG:] VALIDSIG")]
+    if status.returncode != 0 or not valid:
+        raise ArtifactError(f"bad signature on {document.name}: {status.stderr.strip()[-300:]}")
+    if fingerprint.upper() not in (valid[0][2].upper(), valid[0][-1].upper()):
+        raise ArtifactError(f"{document.name} is signed by {valid[0][2]}, not by the pinned key {fingerprint}")
+    return fingerprint
 
 
 def apt_download(artifact: Artifact, dest: Path) -> Path:

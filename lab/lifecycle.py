@@ -126,6 +126,7 @@ class Lab:
             }
             state.libvirt_driver = self._libvirt_driver()
             self._wait_reachable(state)
+            self._record_installed(state)
             state.up_seconds = round(time.monotonic() - started_at, 1)
             state.save(self.settings)
         except BaseException:
@@ -160,6 +161,21 @@ class Lab:
             for node in nodes.values():
                 node.close()
 
+    def _record_installed(self, state: LabState) -> None:
+        """The versions the nodes' provisioning reports as installed (the profile says what was asked)."""
+        installed: dict[str, set[str]] = {}
+        for node in self.nodes(state).values():
+            try:
+                out = node.run("grep -H . /etc/nomad-weave-lab/installed/* 2>/dev/null", check=False).stdout
+            finally:
+                node.close()
+            for line in out.splitlines():
+                path, _, version = line.partition(":")
+                installed.setdefault(Path(path).name, set()).add(version.strip())
+        for name, versions in installed.items():
+            if name in state.stack:
+                state.stack[name]["installed"] = sorted(versions)
+
     def _drop_stale_box_volume(self) -> None:
         # vagrant-libvirt reuses a box volume of the same name: after a rebuild it must go.
         stem = self.provider_settings["box"].replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image_"
@@ -180,6 +196,7 @@ class Lab:
         state = self.state()
         if state is not None:
             state.stack = stage.as_json(self._stack)
+            self._record_installed(state)
             state.save(self.settings)
         return lines
 

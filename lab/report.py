@@ -198,7 +198,9 @@ def components(meta: dict) -> list[dict]:
     for name in names:
         entry = stack.get(name, {})
         status = entry.get("status", "unknown" if stack == {} else "missing")
-        out.append({"name": name, "version": entry.get("version") or versions.get(name, "?"),
+        version = entry.get("version") or versions.get(name, "?")
+        installed = ", ".join(entry.get("installed") or [])  # what the nodes report running
+        out.append({"name": name, "version": f"{version} (installed {installed})" if installed else version,
                     "status": "installed" if status == "ready" else status, "reason": entry.get("reason", "")})
     return out
 

@@ -128,7 +128,8 @@ def gpg_keys(tmp_path_factory):
         public = subprocess.run(["gpg", "--batch", "--armor", "--export", fpr], env=env, check=True,
                                 capture_output=True).stdout
         keys[name] = (fpr, public)
-    return env, keys
+    yield env, keys
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, capture_output=True)
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """The claims report: the plugin collects the same results with and without xdist, verdicts,
 the HTML reachability grid, the merge of several profiles, and the command line."""
 import json
+import os
+import subprocess
+import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -346,3 +349,16 @@ def test_cli_merge_and_rerender(tmp_path, capsys):
     assert (tmp_path / "claims.html").exists() and not (tmp_path / "claims.json").exists()
     assert report.cli(["--from", str(tmp_path / "missing.json")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_the_workflows_merge_command_runs_as_written(tmp_path):
+    """`python -m lab report --merge */claims.json -o summary.md`, as the nightly summary job runs it."""
+    for name in ("article", "current"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "claims.json").write_bytes((SAMPLES / f"{name}.json").read_bytes())
+    proc = subprocess.run([sys.executable, "-m", "lab", "report", "--merge", "article/claims.json",
+                           "current/claims.json", "-o", "summary.md"], cwd=tmp_path, capture_output=True,
+                          text=True, check=False, env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2])))
+    assert proc.returncode == 0, proc.stderr
+    table = (tmp_path / "summary.md").read_text()
+    assert "| ID | Section | Claim | article | current |" in table.splitlines()
