@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lab import artifacts, lifecycle, report
 from lab.artifacts import ArtifactError
-from lab.settings import Settings
+from lab.settings import NOMAD_ENDPOINTS, Settings
 from lab.topology import TopologyError
 
 
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topology", type=Path, help="topology file (default lab/topology.yaml)")
     parser.add_argument("--profile", default=os.environ.get("LAB_PROFILE", "current"),
                         help="version profile from lab/versions.yaml (default: $LAB_PROFILE or current)")
-    parser.add_argument("--nomad-endpoint", default="docker", choices=("docker", "weave-proxy"),
+    parser.add_argument("--nomad-endpoint", default="docker", choices=NOMAD_ENDPOINTS,
                         help="where Nomad's docker driver connects (weave-proxy: the article's section 5.3)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="check inputs and prepare the host (daemons, networks, box); start no VM")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +26,8 @@ MANIFEST = Path(__file__).with_name("versions.yaml")
 COMPONENTS = ("docker", "weave", "consul", "nomad")
 SOURCES = ("hashicorp", "url", "images", "debian", "box")
 HASHICORP_RELEASES = "https://releases.hashicorp.com"
+# HashiCorp's public key as `fetch --from DIR` accepts it in DIR (there is no copy in this repo).
+HASHICORP_KEY_FILES = ("hashicorp.asc", "hashicorp-pgp-key.txt")
 
 
 class ArtifactError(RuntimeError):
@@ -143,8 +146,9 @@ def _component(profile_name: str, name: str, entry: dict, path: Path) -> Compone
     for artifact in artifacts:
         if artifact.source not in SOURCES:
             raise ArtifactError(f"{where}: unknown source {artifact.source!r}")
-        if artifact.sha256 is not None and len(artifact.sha256) != 64:
-            raise ArtifactError(f"{where}: sha256 {artifact.sha256!r} is not 64 hex digits")
+        if artifact.sha256 is not None and not (isinstance(artifact.sha256, str)
+                                                and re.fullmatch("[0-9a-f]{64}", artifact.sha256)):
+            raise ArtifactError(f"{where}: sha256 {artifact.sha256!r} is not 64 lowercase hex digits")
     settings = {k: v for k, v in entry.items() if k not in ("version", "source", "script", "images")}
     return Component(name, version, tuple(artifacts), settings)
 
@@ -272,16 +276,36 @@ class Fetcher:
                 "debian": self._debian}[artifact.source](artifact, tmp)
 
     def _from_dir(self, artifact: Artifact, tmp: Path) -> tuple[Path, str]:
-        """Pre-seeding an air-gapped cache: the same checks as a download, on files at hand."""
-        offered = self.from_dir / artifact.filename
+        """Pre-seeding an air-gapped cache: the same checks as a download, on files at hand.
+
+        Downloads nothing: a HashiCorp zip is checked against the signed SHA256SUMS only if the
+        sums, their signature and HashiCorp's key are all in the folder; otherwise it needs a pin.
+        """
+        folder = self.from_dir
+        offered = folder / artifact.filename
         if not offered.exists():
-            raise ArtifactError(f"{artifact.label}: not in {self.from_dir}")
+            raise ArtifactError(f"{artifact.label}: not in {folder}")
         copy = tmp / artifact.filename
         shutil.copyfile(offered, copy)
-        if artifact.source == "hashicorp" and (self.from_dir / self._sums_name(artifact)).exists():
-            return copy, self._verify_hashicorp(artifact, copy, self.from_dir, tmp)
+        lacking: list[str] = []
+        if artifact.source == "hashicorp":
+            sums = folder / self._sums_name(artifact)
+            signature = folder / self._signature_name(artifact)
+            key = next((folder / name for name in HASHICORP_KEY_FILES if (folder / name).is_file()), None)
+            lacking = [path.name for path in (sums, signature) if not path.is_file()]
+            if key is None:
+                lacking.append(f"HashiCorp's public key ({' or '.join(HASHICORP_KEY_FILES)})")
+            if not lacking:
+                verified = self._verify_hashicorp(artifact, copy, sums, signature, key)
+                return copy, f"{verified} (copied from {folder}, key from {key.name})"
         if artifact.sha256:
-            return copy, f"sha256 pinned in lab/versions.yaml (copied from {self.from_dir})"
+            unchecked = f"; signature not checked: {folder} lacks {', '.join(lacking)}" if lacking else ""
+            return copy, f"sha256 pinned in lab/versions.yaml (copied from {folder}{unchecked})"
+        if lacking:
+            raise ArtifactError(f"{artifact.label}: cannot verify {offered}: no sha256 pinned in lab/versions.yaml, "
+                                f"and {folder} lacks {', '.join(lacking)} to check it against the signed "
+                                f"{self._sums_name(artifact)}; put them next to it, or fetch it on a connected "
+                                "machine and copy the whole cache instead")
         raise ArtifactError(f"{artifact.label}: nothing pinned to check {offered} against; "
                             "fetch it on a connected machine and copy the whole cache instead")
 
@@ -290,19 +314,22 @@ class Fetcher:
     def _sums_name(artifact: Artifact) -> str:
         return f"{artifact.component}_{artifact.version}_SHA256SUMS"
 
+    @classmethod
+    def _signature_name(cls, artifact: Artifact) -> str:
+        return f"{cls._sums_name(artifact)}.72D7468F.sig"
+
     def _hashicorp(self, artifact: Artifact, tmp: Path) -> tuple[Path, str]:
         base = artifact.url.rsplit("/", 1)[0]
-        sums = self._sums_name(artifact)
-        for name in (artifact.filename, sums, f"{sums}.72D7468F.sig"):
+        sums, signature = self._sums_name(artifact), self._signature_name(artifact)
+        for name in (artifact.filename, sums, signature):
             _download(f"{base}/{name}", tmp / name)
-        return tmp / artifact.filename, self._verify_hashicorp(artifact, tmp / artifact.filename, tmp, tmp)
+        key = tmp / "hashicorp.asc"  # no copy in the repo: from the manifest's URL, held to its fingerprint
+        _download(self.profile.signing_key["url"], key)
+        return tmp / artifact.filename, self._verify_hashicorp(artifact, tmp / artifact.filename, tmp / sums,
+                                                               tmp / signature, key)
 
-    def _verify_hashicorp(self, artifact: Artifact, file: Path, folder: Path, tmp: Path) -> str:
-        sums = folder / self._sums_name(artifact)
-        signature = folder / f"{sums.name}.72D7468F.sig"
-        key = tmp / "hashicorp.asc"
-        if not key.exists():
-            _download(self.profile.signing_key["url"], key)
+    def _verify_hashicorp(self, artifact: Artifact, file: Path, sums: Path, signature: Path, key: Path) -> str:
+        """file against the sums, the sums' signature against the key; the key must be the pinned one."""
         fingerprint = verify_signature(sums, signature, key, self.profile.signing_key["fingerprint"])
         listed = {line.split()[1]: line.split()[0] for line in sums.read_text().splitlines() if len(line.split()) == 2}
         actual = sha256_of(file)

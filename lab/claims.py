@@ -54,9 +54,10 @@ _TEXTS = {
 CLAIMS = {cid: Claim(cid, SECTIONS[cid[0]], text) for cid, text in _TEXTS.items()}
 
 
-# Tests that change weave's state (launch, expose, reset, containers, jobs) share one xdist
-# group: `--dist loadgroup` runs them on one worker, in file order.
-changes_weave = pytest.mark.xdist_group("weave")
+# Tests that change the stack's state (weave launch/expose/reset, containers, jobs, nomad agent
+# restarts), or read state those changes disturb (nomad membership), share one xdist group:
+# `--dist loadgroup` runs them on one worker, in file order, while the others spread out.
+stack_state = pytest.mark.xdist_group("stack")
 
 
 def claim(claim_id: str):

@@ -1,7 +1,6 @@
 """Everything worth reading after a failure, from every node, into one folder (like `kind export logs`)."""
 from __future__ import annotations
 
-import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,10 +29,6 @@ COMMANDS = {
     "log-stack-provisioning.txt": "ls -l /etc/nomad-weave-lab/installed; head -n 50 /etc/nomad-weave-lab/installed/*",
 }
 CONSOLE_LOGS = Path("/var/log/libvirt/qemu")
-
-
-def folder_name(test_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", test_id).strip("_")[:150]
 
 
 def collect(nodes: list[Node], dest: Path, console_prefix: str | None = None) -> Path:

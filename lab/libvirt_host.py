@@ -165,11 +165,6 @@ class LibvirtHost:
         finally:
             path.unlink(missing_ok=True)
 
-    def isolation_report(self) -> dict[str, str]:
-        """What keeps lab traffic on the machine, for the report."""
-        forward = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
-        return {"net.ipv4.ip_forward": forward, "networks": "isolated (no <forward>, DNS off)"}
-
     # -- reaper ----------------------------------------------------------------------------
     def reap(self) -> list[str]:
         """Remove every libvirt resource named with the lab's prefix. Returns what went."""

@@ -16,12 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab import artifacts, stage, topology, wait
+from lab import artifacts, ownership, stage, topology, wait
 from lab.box import BoxCache
 from lab.libvirt_host import LibvirtHost, virsh
 from lab.node import CommandError, Node, SshEndpoint
 from lab.settings import Settings
-from lab.stack import nomad
 from lab.vagrant import VagrantLab
 
 
@@ -93,15 +92,19 @@ class Lab:
         for state in states.values():
             if not state.ready:
                 self.say(f"stack: {state.name} {state.version} {state.status}: {state.reason}")
-        endpoint = nomad.WEAVE_PROXY_SOCKET if self.settings.nomad_endpoint == "weave-proxy" else nomad.DOCKER_SOCKET
         stage.write(self.settings.state_dir / "stage", self.settings.root / "provision" / "stack",
-                    self.topology, self.profile, self.cache, states, endpoint)
+                    self.topology, self.profile, self.cache, states, self.settings.nomad_endpoint)
         self._stack = states
         return states
 
     def up(self, created_by: str = "cli", one_by_one: bool = False) -> LabState:
         """Bring every node up (in parallel, unless one_by_one) and wait until all answer."""
         started_at = time.monotonic()
+        existing = self.state()
+        if existing is not None and existing.profile != self.profile.name:
+            raise RuntimeError(f"a lab with profile {existing.profile} is up; `python -m lab down` before "
+                               f"bringing one up with {self.profile.name}")
+        ownership.claim(self.topology.name, self.settings.root)
         self.say(f"lab: provider {self.settings.provider}, nodes {', '.join(self.topology.node_names)}")
         daemons = self.prepare()
         try:
@@ -219,10 +222,11 @@ class Lab:
     # -- teardown --------------------------------------------------------------------------
     def down(self, stop_daemons: bool = True) -> list[str]:
         """Destroy the VMs and every lab resource; stop daemons this lab started."""
+        ownership.check(self.topology.name, self.settings.root)
         removed = []
         if self.libvirt is None:
             self.vagrant.destroy()
-            removed.append("vagrant machines")
+            removed += ["vagrant machines", *self._remove_natnetwork()]
         elif self.libvirt.daemons_running():
             try:
                 self.vagrant.destroy()
@@ -233,10 +237,18 @@ class Lab:
         LabState.path(self.settings).unlink(missing_ok=True)
         if self.libvirt and stop_daemons:
             removed += [f"daemon {d}" for d in self.libvirt.stop_daemons()]
+        ownership.release(self.topology.name, self.settings.root)
         return removed
 
     def reap(self) -> list[str]:
         """Remove whatever an interrupted run left, touching only the lab's own resources."""
+        ownership.check(self.topology.name, self.settings.root)
+        try:
+            return self._reap()
+        finally:
+            ownership.release(self.topology.name, self.settings.root)
+
+    def _reap(self) -> list[str]:
         if self.libvirt is None:
             return self._reap_virtualbox()
         started = self.libvirt.ensure_daemons() if os.geteuid() == 0 else []
@@ -248,20 +260,24 @@ class Lab:
         return removed
 
     def _reap_virtualbox(self) -> list[str]:
-        def vbox(*args: str) -> subprocess.CompletedProcess:
-            return subprocess.run(["VBoxManage", *args], capture_output=True, text=True, check=False)
-
         removed = []
         prefix = f"{self.topology.name}-"
-        for line in vbox("list", "vms").stdout.splitlines():
+        for line in _vbox("list", "vms").stdout.splitlines():
             name = line.split('"')[1] if line.count('"') >= 2 else ""
             if name.startswith(prefix):
-                vbox("controlvm", name, "poweroff")
-                vbox("unregistervm", name, "--delete")
+                _vbox("controlvm", name, "poweroff")
+                _vbox("unregistervm", name, "--delete")
                 removed.append(f"vm {name}")
-        natnet = f"{prefix}natnet"
-        if vbox("natnetwork", "remove", "--netname", natnet).returncode == 0:
-            removed.append(f"natnetwork {natnet}")
+        removed += self._remove_natnetwork()
         self.vagrant.forget_machines()
         LabState.path(self.settings).unlink(missing_ok=True)
         return removed
+
+    def _remove_natnetwork(self) -> list[str]:
+        """The VirtualBox NAT network the Vagrantfile's trigger created for the lab."""
+        natnet = f"{self.topology.name}-natnet"
+        return [f"natnetwork {natnet}"] if _vbox("natnetwork", "remove", "--netname", natnet).returncode == 0 else []
+
+
+def _vbox(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["VBoxManage", *args], capture_output=True, text=True, check=False)

@@ -9,6 +9,7 @@ plays both parts. A run that uses no lab fixture starts no VM.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from lab import topology as topology_mod
 from lab.claims import CLAIMS
 from lab.lifecycle import Lab, LabState
 from lab.node import Node
-from lab.settings import DESTROY_POLICIES, Settings
+from lab.settings import DESTROY_POLICIES, NOMAD_ENDPOINTS, Settings
 
 
 def pytest_addoption(parser):
@@ -34,7 +35,7 @@ def pytest_addoption(parser):
     group.addoption("--lab-topology", type=Path, default=None, help="topology file (default lab/topology.yaml)")
     group.addoption("--lab-profile", default=os.environ.get("LAB_PROFILE", "current"),
                     help="version profile from lab/versions.yaml (default: $LAB_PROFILE or current)")
-    group.addoption("--lab-nomad-endpoint", default="docker", choices=("docker", "weave-proxy"),
+    group.addoption("--lab-nomad-endpoint", default="docker", choices=NOMAD_ENDPOINTS,
                     help="where Nomad's docker driver connects at bring-up")
 
 
@@ -54,8 +55,14 @@ def pytest_configure(config):
     config._lab_settings = settings
     config._lab_topology = topo
     if not hasattr(config, "workerinput"):
-        run_dir = settings.state_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        numprocesses = config.getoption("numprocesses", default=None)
+        if numprocesses and config.getoption("dist", default="no") not in ("loadgroup", "no"):
+            raise pytest.UsageError("the lab's tests share state by xdist group: use --dist loadgroup (the default)")
+        runs = settings.state_dir / "runs"
+        run_dir = runs / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         run_dir.mkdir(parents=True, exist_ok=True)
+        for old in sorted(runs.iterdir())[:-20]:  # keep the last twenty runs' files
+            shutil.rmtree(old, ignore_errors=True)
         config._lab_run_dir = run_dir
 
 
@@ -160,6 +167,9 @@ def _bring_up(config) -> LabState:
             return state
         if (run_dir / "brought-up").exists() and state is not None:
             return state
+        if state is not None:
+            pytest.fail(f"a lab is already up (brought up by {state.created_by}, profile {state.profile}): "
+                        "test it as it is with --lab-reuse, or remove it with `python -m lab down`", pytrace=False)
         log_path = settings.log_dir / "bringup.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a") as log:

@@ -6,9 +6,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.stack.nomad import ENDPOINTS
+
 DESTROY_POLICIES = ("always", "passing", "never")
 # Where Nomad's docker driver talks to Docker: the daemon itself, or the weave proxy (claim I6).
-NOMAD_ENDPOINTS = ("docker", "weave-proxy")
+NOMAD_ENDPOINTS = tuple(ENDPOINTS)
 
 
 def project_root() -> Path:

@@ -13,9 +13,10 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lab.artifacts import Cache, CacheEntry, Profile
+from lab.artifacts import Artifact, Cache, Profile
 from lab.stack import consul, nomad
 from lab.topology import Topology
+from lab.version import version_tuple
 
 ORDER = ("docker", "weave", "consul", "nomad")
 # Weave up to 2.8.1 hard-codes Docker API 1.18 (prog/weaveutil); the fork 2.8.3+ speaks 1.24.
@@ -57,18 +58,17 @@ def plan(profile: Profile, cache: Cache) -> dict[str, ComponentState]:
 
 
 def write(root: Path, scripts: Path, topo: Topology, profile: Profile, cache: Cache,
-          states: dict[str, ComponentState], nomad_endpoint: str = nomad.DOCKER_SOCKET) -> Path:
+          states: dict[str, ComponentState], nomad_endpoint: str = "docker") -> Path:
     """Write one stage directory per node under `root`; `scripts` is provision/stack."""
     shutil.rmtree(root, ignore_errors=True)
     shared = root / ".artifacts"
     shared.mkdir(parents=True)
-    entries: dict[str, CacheEntry] = {}
+    artifact_of: dict[str, Artifact] = {}
     for name, state in states.items():
-        if state.ready:
+        if state.ready:  # plan() verified these files a moment ago
             for artifact in profile.components[name].artifacts:
-                entry = cache.check(artifact)
-                _link_or_copy(entry.path, shared / artifact.filename)
-                entries[f"{name}:{artifact.role}"] = entry
+                _link_or_copy(cache.path(artifact), shared / artifact.filename)
+                artifact_of[f"{name}:{artifact.role}"] = artifact
     for node in topo.nodes:
         stage = root / node.name
         (stage / "config").mkdir(parents=True)
@@ -80,22 +80,24 @@ def write(root: Path, scripts: Path, topo: Topology, profile: Profile, cache: Ca
                "COMPONENTS": " ".join(n for n in ORDER if states[n].ready)}
         if states["weave"].ready:
             weave = profile.components["weave"]
-            images = entries["weave:images"].artifact
-            env.update(WEAVE_SCRIPT=entries["weave:script"].artifact.filename, WEAVE_IMAGES_TAR=images.filename,
+            images = artifact_of["weave:images"]
+            env.update(WEAVE_SCRIPT=artifact_of["weave:script"].filename, WEAVE_IMAGES_TAR=images.filename,
                        WEAVE_IMAGES=" ".join(ref.split("@")[0] for ref in images.refs), **weave.env)
-            if _older_than(weave.version, (2, 8, 3)):
+            if version_tuple(weave.version) < (2, 8, 3):
                 env["WEAVE_API_VERSION"] = OLD_WEAVE_API
         if states["consul"].ready:
             consul_artifact = profile.components["consul"].artifacts[0]
-            env["CONSUL_ARTIFACT"] = entries[f"consul:{consul_artifact.role}"].artifact.filename
+            env["CONSUL_ARTIFACT"] = artifact_of[f"consul:{consul_artifact.role}"].filename
             (stage / "config" / "consul.hcl").write_text(consul.render_config(topo, node.name))
             (stage / "config" / "resolv.conf").write_text(consul.render_resolv_conf(topo))
             shutil.copy(scripts / "units" / "consul.service", stage / "config")
         if states["nomad"].ready:
             version = profile.components["nomad"].version
-            env["NOMAD_ARTIFACT"] = entries["nomad:binary"].artifact.filename
-            (stage / "config" / "nomad.hcl").write_text(
-                nomad.render_agent_config(topo, node.name, version, nomad_endpoint))
+            env["NOMAD_ARTIFACT"] = artifact_of["nomad:binary"].filename
+            env["NOMAD_ENDPOINT"] = nomad_endpoint
+            for endpoint, socket in nomad.ENDPOINTS.items():
+                (stage / "config" / f"nomad-{endpoint}.hcl").write_text(
+                    nomad.render_agent_config(topo, node.name, version, socket))
             shutil.copy(scripts / "units" / "nomad.service", stage / "config")
         lines = [f"{key}={shlex.quote(value)}" for key, value in env.items()]
         missing = [f"{s.name} {s.version}: {s.reason}" for s in states.values() if not s.ready]
@@ -106,11 +108,6 @@ def write(root: Path, scripts: Path, topo: Topology, profile: Profile, cache: Ca
 
 def as_json(states: dict[str, ComponentState]) -> dict[str, dict]:
     return {name: asdict(state) for name, state in states.items()}
-
-
-def _older_than(version: str, than: tuple[int, ...]) -> bool:
-    parts = tuple(int(p) for p in version.split(".")[:3] if p.isdigit())
-    return parts < than
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -14,7 +14,10 @@ from typing import Any
 
 import yaml
 
+from lab import article
+
 DEFAULT_PATH = Path(__file__).with_name("topology.yaml")
+NODE_COUNT = 3
 PROVIDERS = ("virtualbox", "libvirt")
 LIBVIRT_DRIVERS = ("auto", "kvm", "qemu")
 # VirtualBox >= 6.1.28 refuses host-only addresses outside this range unless
@@ -112,11 +115,15 @@ def parse(raw: Any, path: Path = DEFAULT_PATH) -> Topology:
     for (a_name, a), (b_name, b) in _pairs([("hostonly", hostonly), ("nat", nat), ("management", management)]):
         if a.overlaps(b):
             v.fail(f"networks.{b_name}.cidr", f"{b} overlaps networks.{a_name} ({a})")
+    for net_name, net in (("hostonly", hostonly), ("nat", nat), ("management", management)):
+        for taken, what in ((article.WEAVE_RANGE, "weave's IPAM range"), (article.DOCKER_BRIDGE, "docker's bridge")):
+            if net.overlaps(taken):
+                v.fail(f"networks.{net_name}.cidr", f"{net} overlaps {what} {taken}, which the claims use")
     gateway = v.address(sections["nat"], "gateway", "networks.nat.gateway", nat)
 
     raw_nodes = top.get("nodes")
-    if not isinstance(raw_nodes, list) or not raw_nodes:
-        v.fail("nodes", "must be a non-empty list of nodes")
+    if not isinstance(raw_nodes, list) or len(raw_nodes) != NODE_COUNT:
+        v.fail("nodes", f"must be a list of {NODE_COUNT} nodes: the article's claims are about three")
     nodes: list[Node] = []
     seen: dict[str, str] = {}
     for i, item in enumerate(raw_nodes):

@@ -6,7 +6,11 @@ from typing import TypeVar
 
 import tenacity
 
+from lab.node import CommandError
+
 T = TypeVar("T")
+# What a probe of a VM raises while the thing it probes is not there yet.
+TRANSIENT = (CommandError, ValueError, OSError, EOFError)
 
 
 class WaitTimeout(TimeoutError):
@@ -19,14 +23,17 @@ def until(
     *,
     timeout: float,
     interval: float = 2.0,
-    retry_on: tuple[type[BaseException], ...] = (),
+    retry_on: tuple[type[BaseException], ...] | None = None,
     accept: Callable[[T], bool] = bool,
 ) -> T:
     """Call `probe` until `accept(result)` holds; return that result.
 
-    Exceptions in `retry_on` count as "not yet". After `timeout` seconds raise `WaitTimeout`
-    saying what was awaited and what the last attempt saw.
+    Exceptions in `retry_on` (by default a failed remote command, unparsable output, a dropped
+    connection) count as "not yet". After `timeout` seconds raise `WaitTimeout` saying what was
+    awaited and what the last attempt saw.
     """
+    if retry_on is None:
+        retry_on = TRANSIENT
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_delay(timeout),
         wait=tenacity.wait_fixed(interval),

@@ -78,6 +78,18 @@ if [[ "$first_default" != "default via $nat_gateway dev $nat_if"* ]]; then
   changed+=("default route via $nat_gateway")
 fi
 
+# Traffic for the overlay's range that has no better route (a host before `weave expose`, a
+# container pinging across subnets through docker0) would take the default route out of the
+# NAT network; on VirtualBox that means onto the workstation's network. It stops here instead.
+overlay=10.32.0.0/12
+iptables -N DOCKER-USER 2>/dev/null || true
+for chain in OUTPUT DOCKER-USER; do
+  if ! iptables -C "$chain" -o "$nat_if" -d "$overlay" -j REJECT 2>/dev/null; then
+    iptables -I "$chain" -o "$nat_if" -d "$overlay" -j REJECT
+    changed+=("$chain: reject $overlay via $nat_if")
+  fi
+done
+
 if [ ${#changed[@]} -eq 0 ]; then
   echo "base: $name unchanged"
 else

@@ -34,15 +34,9 @@ def overlay(lab, weave):
 
     A node whose router runs with another range (the isolation suite's) is reset first."""
     nodes = list(lab.nodes.values())
-    needs_launch = False
-    for node in nodes:
-        if weave.is_running(node):
-            if weave.status(node).sections.get("ipam", {}).get("Range") != str(WEAVE_RANGE):
-                weave.reset(node)
-                needs_launch = True
-        else:
-            needs_launch = True
-    if needs_launch:
+    in_place = all(weave.is_running(n) and weave.status(n).sections.get("ipam", {}).get("Range") == str(WEAVE_RANGE)
+                   for n in nodes)
+    if not in_place:
         weave.reset_all(nodes)
         weave.launch_mesh(nodes)
     return WEAVE_RANGE

@@ -46,8 +46,9 @@ def leader(node: Node) -> str | None:
 
 def dig(node: Node, name: str, server, record: str = "A") -> list[str]:
     """Answers of `dig @SERVER -p 53 NAME RECORD +short`."""
-    result = node.run(f"dig +short +time=2 +tries=2 @{server} -p 53 {name} {record}", check=False)
-    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    result = node.run(f"dig +short +time=2 +tries=2 @{server} -p 53 {name} {record}")
+    # dig +short reports trouble as ";; ..." lines: they are no answers.
+    return [line.strip() for line in result.stdout.splitlines() if line.strip() and not line.startswith(";")]
 
 
 def dig_addresses(node: Node, name: str, server) -> list[ipaddress.IPv4Address]:

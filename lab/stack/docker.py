@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from lab import parse, wait
 from lab.node import CommandResult, Node
+from lab.stack.weave import PROXY_SOCKET
 
 BUSYBOX = "nomad-weave-lab/busybox:1"
 HTTPBACKEND = "nomad-weave-lab/httpbackend:v1.0.0"
-WEAVE_PROXY = "unix:///var/run/weave/weave.sock"
 # The proxy names the overlay interface `ethwe`, the plugin (--net=weave) `ethwe0`.
 WEAVE_INTERFACES = ("ethwe0", "ethwe")
 
@@ -90,7 +90,7 @@ def start(
     """`docker [-H weave.sock] run -d --name NAME [--net=NET] [--dns=..] [-e K=V] IMAGE CMD`."""
     args = ["docker"]
     if via_weave_proxy:
-        args += ["-H", WEAVE_PROXY]
+        args += ["-H", PROXY_SOCKET]
     args += ["run", "-d", "--name", name]
     if net:
         args.append(f"--net={net}")

@@ -1,18 +1,25 @@
 """Nomad: agent config, the article's job files, and what the cluster says about itself."""
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lab import parse, templates, wait
+from lab.stack import consul
+from lab.stack.weave import PROXY_SOCKET
 from lab.topology import Topology
+from lab.version import version_tuple
 
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
-WEAVE_PROXY_SOCKET = "unix:///var/run/weave/weave.sock"
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
+WEAVE_PROXY_SOCKET = PROXY_SOCKET
+# The docker driver's endpoint, by the name runs choose it with (--lab-nomad-endpoint).
+ENDPOINTS = {"docker": DOCKER_SOCKET, "weave-proxy": WEAVE_PROXY_SOCKET}
+# The task's name in the article's job: Nomad names its containers <task>-<allocation id>.
+TASK = "httpbackend"
+AGENT_CONFIG = "/etc/nomad.d/agent.hcl"
+AGENT_VARIANT = "/etc/nomad-weave-lab/nomad/agent-{endpoint}.hcl"  # staged by provision/stack/nomad.sh
 
 
 def render_agent_config(topo: Topology, name: str, version: str, docker_endpoint: str = DOCKER_SOCKET) -> str:
@@ -23,7 +30,9 @@ def render_agent_config(topo: Topology, name: str, version: str, docker_endpoint
         version=version,
         servers=len(topo.nodes),
         docker_endpoint=docker_endpoint,
-        legacy_docker_options=_version_tuple(version) < (0, 9),
+        legacy_docker_options=version_tuple(version) < (0, 9),
+        # Nomad 1.0 renamed the option; 0.8 only knows the old name.
+        fingerprint_option="fingerprint.denylist" if version_tuple(version) >= (1, 0) else "fingerprint.blacklist",
     )
 
 
@@ -55,9 +64,13 @@ def render_job(
     )
 
 
-def _cli(node, args: str) -> str:
+def _cli(node, args: str, check: bool = True) -> str:
     # Nomad's HTTP API listens on bind_addr, the host-only address (the article used -address too).
-    return node.run(f"NOMAD_ADDR=http://{node.hostonly_ip}:4646 nomad {args}").stdout
+    return node.run(f"NOMAD_ADDR=http://{node.hostonly_ip}:4646 nomad {args}", check=check).stdout
+
+
+def _api(node, path: str):
+    return json.loads(node.run(f"curl -sf http://{node.hostonly_ip}:4646/v1/{path}").stdout or "null")
 
 
 def server_members(node) -> list[parse.ServerMember]:
@@ -69,8 +82,11 @@ def raft_peers(node) -> list[parse.RaftPeer]:
 
 
 def leader(node) -> str | None:
-    raw = node.run(f"curl -sf http://{node.hostonly_ip}:4646/v1/status/leader", check=False).stdout.strip()
-    return json.loads(raw) if raw else None
+    return _api(node, "status/leader") or None
+
+
+def ready_nodes(node) -> int:
+    return sum(1 for n in _api(node, "nodes") or [] if n.get("Status") == "ready")
 
 
 def wait_ready(nodes) -> None:
@@ -79,11 +95,6 @@ def wait_ready(nodes) -> None:
         wait.until(lambda node=node: leader(node), f"nomad on {node.name} to know a leader", timeout=300, interval=3)
     wait.until(lambda: ready_nodes(nodes[0]) == len(nodes), f"{len(nodes)} nomad clients ready",
                timeout=300, interval=3)
-
-
-def ready_nodes(node) -> int:
-    raw = node.run(f"curl -sf http://{node.hostonly_ip}:4646/v1/nodes", check=False).stdout.strip()
-    return sum(1 for n in json.loads(raw or "[]") if n.get("Status") == "ready")
 
 
 @dataclass(frozen=True)
@@ -96,8 +107,23 @@ class Placement:
     container: str
 
 
+@dataclass(frozen=True)
+class Deployment:
+    job_id: str
+    service: str
+    placements: list[Placement]
+
+    def on(self, node_name: str) -> Placement:
+        """The running allocation on a node (the job places one per node)."""
+        running = [p for p in self.placements if p.node_name == node_name and p.status == "running"]
+        if len(running) != 1:
+            raise AssertionError(f"job {self.job_id}: expected one running allocation on {node_name}, "
+                                 f"found {self.placements}")
+        return running[0]
+
+
 class Nomad:
-    """Jobs and agent configuration, driven from one node's CLI/API (the article used u1)."""
+    """Jobs and agent configuration, driven from the first node's CLI/API (the article used u1)."""
 
     def __init__(self, topo: Topology, version: str, hcl: int):
         self.topo = topo
@@ -113,35 +139,62 @@ class Nomad:
         return parse.nomad_job_status(_cli(node, f"job status {job_id}"))
 
     def placements(self, node, job_id: str) -> list[Placement]:
-        """Running allocations with the node they run on and their task container's name."""
-        api = f"http://{node.hostonly_ip}:4646/v1"
-        allocs = json.loads(node.run(f"curl -sf {api}/job/{job_id}/allocations").stdout)
-        nodes = {n["ID"]: n["Name"] for n in json.loads(node.run(f"curl -sf {api}/nodes").stdout)}
+        """Allocations meant to run, with the node they run on and their task container's name."""
+        names = {n["ID"]: n["Name"] for n in _api(node, "nodes")}
         return [
-            Placement(a["ID"], nodes.get(a["NodeID"], a["NodeID"]), a["ClientStatus"], f"{a['TaskGroup']}-{a['ID']}")
-            for a in allocs
+            Placement(a["ID"], names.get(a["NodeID"], a["NodeID"]), a["ClientStatus"], f"{TASK}-{a['ID']}")
+            for a in _api(node, f"job/{job_id}/allocations")
             if a.get("DesiredStatus") == "run"
         ]
 
     def stop_and_purge(self, node, job_id: str) -> None:
-        _cli_unchecked(node, f"job stop -purge {job_id}")
-        _cli_unchecked(node, "system gc")
+        _cli(node, f"job stop -purge {job_id}")
+        wait.until(lambda: node.run(f"curl -s -o /dev/null -w '%{{http_code}}' "
+                                    f"http://{node.hostonly_ip}:4646/v1/job/{job_id}").stdout == "404",
+                   f"job {job_id} to be purged", timeout=120, interval=3)
+        _cli(node, "system gc")
 
-    def use_docker_endpoint(self, nodes, endpoint: str) -> None:
-        """Point every client's docker driver at ENDPOINT and restart the agents (article 5.3)."""
-        for node in nodes:
-            config = render_agent_config(self.topo, node.name, self.version, endpoint)
-            interface = node.run(
-                f"ip -o -4 addr show | awk '$4 ~ /^{node.hostonly_ip}\\// {{print $2; exit}}'").stdout.strip()
-            node.run(f"cat > /etc/nomad.d/agent.hcl <<'NOMAD_AGENT'\n"
-                     f"{config.replace('@HOSTONLY_IF@', interface)}NOMAD_AGENT")
-            node.run("systemctl restart nomad")
-        wait_ready(list(nodes))
+    @contextlib.contextmanager
+    def deployed(self, nodes, job_id: str, service: str, keep: bool = False, **job) -> Iterator[Deployment]:
+        """Run the article's job, wait until one allocation runs on every node and consul lists
+        the service on all of them; stop and purge it afterwards (unless kept for debugging)."""
+        first = nodes[0]
+        self.run_job(first, job_id, render_job(self.topo, self.hcl, job=job_id, service=service, **job))
+        wanted = len(nodes)
+        wait.until(lambda: self.status(first, job_id).summary.get(TASK, {}).get("Running") == wanted,
+                   f"job {job_id} to have {wanted} running allocations", timeout=600, interval=5)
+        wait.until(lambda: len(consul.catalog_service(first, service)) == wanted,
+                   f"consul to list service {service} on {wanted} nodes", timeout=120, interval=3)
+        try:
+            yield Deployment(job_id, service, self.placements(first, job_id))
+        finally:
+            if not keep:
+                self.stop_and_purge(first, job_id)
 
     def docker_endpoint(self, node) -> str:
-        config = node.run("cat /etc/nomad.d/agent.hcl").stdout
-        return WEAVE_PROXY_SOCKET if "weave.sock" in config else DOCKER_SOCKET
+        """Which staged agent config is active on the node: "docker" or "weave-proxy"."""
+        for endpoint in ENDPOINTS:
+            if node.run(f"cmp -s {AGENT_CONFIG} {AGENT_VARIANT.format(endpoint=endpoint)}", check=False).ok:
+                return endpoint
+        raise RuntimeError(f"{node.name}: {AGENT_CONFIG} is none of the staged variants")
 
+    @contextlib.contextmanager
+    def using_endpoint(self, nodes, endpoint: str) -> Iterator[None]:
+        """Point every client's docker driver at ENDPOINT for a while (the article's section 5.3:
+        edit agent.hcl, restart the agents), then restore what each node had."""
+        before = {node.name: self.docker_endpoint(node) for node in nodes}
+        self._switch(nodes, {node.name: endpoint for node in nodes})
+        try:
+            yield
+        finally:
+            self._switch(nodes, before)
 
-def _cli_unchecked(node, args: str) -> str:
-    return node.run(f"NOMAD_ADDR=http://{node.hostonly_ip}:4646 nomad {args}", check=False).stdout
+    def _switch(self, nodes, endpoints: dict[str, str]) -> None:
+        changed = False
+        for node in nodes:
+            if self.docker_endpoint(node) != endpoints[node.name]:
+                variant = AGENT_VARIANT.format(endpoint=endpoints[node.name])
+                node.run(f"install -m 0640 {variant} {AGENT_CONFIG} && systemctl restart nomad")
+                changed = True
+        if changed:
+            wait_ready(list(nodes))

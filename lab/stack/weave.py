@@ -59,10 +59,6 @@ class Weave:
     def connections(self, node: Node) -> list[parse.WeaveConnection]:
         return parse.weave_connections(self._run(node, "status connections").stdout)
 
-    def proxy_log_lines(self, node: Node, pattern: str) -> list[str]:
-        logs = node.run("docker logs weave 2>&1 | tail -n 2000", check=False).stdout
-        return [line for line in logs.splitlines() if pattern in line]
-
     def launch_mesh(self, nodes: list[Node], *, ipalloc_range=None, default_subnet=None) -> None:
         """`weave launch --no-dns <the other peers>` on every node, then wait for the full mesh."""
         for node in nodes:
@@ -79,11 +75,6 @@ class Weave:
     def reset_all(self, nodes: list[Node]) -> None:
         for node in nodes:
             self.reset(node)
-
-    def version(self, node: Node) -> str:
-        out = self._run(node, "version", check=False).stdout
-        match = re.search(r"weave script (\S+)", out)
-        return match.group(1) if match else "?"
 
 
 def bridge_address(node: Node) -> ipaddress.IPv4Interface | None:

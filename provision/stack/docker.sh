@@ -7,11 +7,7 @@ stage=$1
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-if ! command -v dockerd >/dev/null; then
-  # VirtualBox boxes (Ubuntu) install Docker from their archive; the libvirt box has it built in.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
-  changed+=("installed docker.io")
-fi
+command -v dockerd >/dev/null || { echo "docker.sh: Docker is not installed (provision/prereqs.sh installs it)" >&2; exit 1; }
 
 # Weave 2.8.1 and older speak Docker API 1.18; Docker >= 25 refuses clients below 1.24 unless
 # its minimum is lowered (weave#4002, moby#46887).
@@ -19,7 +15,8 @@ server=$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo 0)
 if [ "${WEAVE_API_VERSION:-}" != "" ] && [ "${server%%.*}" -ge 25 ]; then
   dropin=$(mktemp)
   printf '[Service]\nEnvironment=DOCKER_MIN_API_VERSION=%s\n' "$WEAVE_API_VERSION" >"$dropin"
-  if install_file "$dropin" /etc/systemd/system/docker.service.d/min-api-version.conf 0644; then
+  install_file "$dropin" /etc/systemd/system/docker.service.d/min-api-version.conf 0644
+  if [ "$installed" = yes ]; then
     systemctl daemon-reload
     systemctl restart docker
   fi

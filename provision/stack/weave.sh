@@ -8,7 +8,7 @@ stage=$1
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-install_file "$stage/artifacts/$WEAVE_SCRIPT" /usr/local/bin/weave 0755 || true
+install_file "$stage/artifacts/$WEAVE_SCRIPT" /usr/local/bin/weave 0755
 missing_image=no
 for image in $WEAVE_IMAGES; do
   docker image inspect "$image" >/dev/null 2>&1 || missing_image=yes

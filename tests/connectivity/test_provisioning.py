@@ -1,10 +1,10 @@
 """Provisioning is idempotent: running the Vagrantfile's stack provisioners again changes nothing."""
 import pytest
 
-from lab.claims import changes_weave
+from lab.claims import stack_state
 from lab.lifecycle import Lab
 
-pytestmark = changes_weave
+pytestmark = stack_state
 
 
 def test_second_provisioning_run_changes_nothing(lab):

@@ -2,11 +2,11 @@
 import pytest
 
 from lab import wait
-from lab.claims import changes_weave, claim
+from lab.claims import claim, stack_state
 from lab.stack import docker, host
 from lab.stack import weave as weave_ops
 
-pytestmark = changes_weave
+pytestmark = stack_state
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +18,9 @@ def weave_containers(lab, overlay):
         docker.Container(node, name).remove()
         started[node.name] = docker.start(node, name, net="weave")
     yield started
-    for container in started.values():
-        container.remove()
+    if lab.settings.destroy != "never":
+        for container in started.values():
+            container.remove()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Article section 3: a three-server Consul cluster with DNS on port 53, and a three-node Nomad
 cluster (server + client on every node) that finds itself through Consul."""
-from lab.claims import claim
+from lab.claims import claim, stack_state
 from lab.stack import consul, host, nomad
 
 
@@ -41,12 +41,14 @@ def test_C2_nodes_keep_their_other_name_resolution(pair, consul_cluster):
 
 
 @claim("C2")
-def test_C2_unknown_consul_names_do_not_resolve(node, consul_cluster):
-    # The control for the resolution above: an answer is not given to any name.
+def test_C2_unknown_consul_names_do_not_resolve(node, consul_cluster, nodes):
+    # Positive control first, in the same test: the resolver answers for a name consul knows.
+    assert sorted(host.resolve(node, "consul.service.consul")) == sorted(n.hostonly_ip for n in nodes)
     assert host.resolve(node, "no-such-service.service.consul") == []
 
 
 @claim("N1")
+@stack_state  # nomad agents are restarted by the section 5 tests
 def test_N1_three_servers_alive_and_exactly_one_leader(node, nomad_cluster, nodes):
     members = nomad.server_members(node)
     assert sorted(str(m.address) for m in members) == sorted(str(n.hostonly_ip) for n in nodes)
@@ -55,6 +57,7 @@ def test_N1_three_servers_alive_and_exactly_one_leader(node, nomad_cluster, node
 
 
 @claim("N1")
+@stack_state
 def test_N1_three_raft_voters(node, nomad_cluster, nodes):
     peers = nomad.raft_peers(node)
     assert sorted(p.address for p in peers) == sorted(f"{n.hostonly_ip}:4647" for n in nodes)

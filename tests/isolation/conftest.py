@@ -19,11 +19,15 @@ def subnet_overlay(lab, weave, leave_default_overlay):
     """`weave reset`, then `weave launch --no-dns --ipalloc-range 10.32.0.0/16
     --ipalloc-default-subnet 10.32.0.0/24 <peers>` and `weave expose` on every node."""
     nodes = list(lab.nodes.values())
-    ready = all(weave.is_running(n) and weave.status(n).sections.get("ipam", {}).get("Range") == str(ISOLATION_RANGE)
-                for n in nodes)
+    ready = all(weave.is_running(n) and _ipam(weave, n) == (str(ISOLATION_RANGE), str(DEFAULT_SUBNET)) for n in nodes)
     if not ready:
         weave.reset_all(nodes)
         weave.launch_mesh(nodes, ipalloc_range=ISOLATION_RANGE, default_subnet=DEFAULT_SUBNET)
     for node in nodes:
         weave.expose(node)
     return ISOLATION_RANGE
+
+
+def _ipam(weave, node) -> tuple[str | None, str | None]:
+    ipam = weave.status(node).sections.get("ipam", {})
+    return ipam.get("Range"), ipam.get("DefaultSubnet")

@@ -4,15 +4,14 @@ import uuid
 
 import pytest
 
-from lab import wait
 from lab.article import DEFAULT_SUBNET, DOCKER_BRIDGE
 from lab.article import OTHER_SUBNET as B_SUBNET
 from lab.article import OTHER_SUBNET_CIDR as B_CIDR
-from lab.claims import changes_weave, claim
-from lab.stack import consul, docker, nomad
+from lab.claims import claim, stack_state
+from lab.stack import consul, docker
 from lab.stack import weave as weave_ops
 
-pytestmark = changes_weave
+pytestmark = stack_state
 
 
 @claim("I1")
@@ -34,10 +33,10 @@ def test_I2_default_containers_land_in_the_default_subnet(node, subnet_overlay, 
 
 
 @pytest.fixture
-def plugin_mode_pair(lab, subnet_overlay, containers):
+def plugin_mode_pair(nodes, subnet_overlay, containers):
     """The article's first try: a1 on u1 plainly, b1 on u2 with WEAVE_CIDR, both --net=weave."""
-    a1 = containers(lab.node("u1"), "a1", net="weave")
-    b1 = containers(lab.node("u2"), "b1", net="weave", env={"WEAVE_CIDR": B_CIDR})
+    a1 = containers(nodes[0], "a1", net="weave")
+    b1 = containers(nodes[1], "b1", net="weave", env={"WEAVE_CIDR": B_CIDR})
     return a1, b1
 
 
@@ -57,20 +56,22 @@ def test_I3_so_the_plugin_containers_still_reach_each_other(plugin_mode_pair):
 
 
 @pytest.fixture(scope="module")
-def proxy_containers(lab, subnet_overlay):
+def proxy_containers(lab, nodes, subnet_overlay):
     """Through the weave Docker API proxy: a1, a2 (default subnet) on u1 and b1, b2 (WEAVE_CIDR
     net:10.32.1.0/24) on u2 as in the article, plus a3 on u2 and b3 on u1 so that each subnet has
     a member on each node (same-node pairs)."""
-    plan = {"a1": ("u1", None), "a2": ("u1", None), "a3": ("u2", None),
-            "b1": ("u2", B_CIDR), "b2": ("u2", B_CIDR), "b3": ("u1", B_CIDR)}
+    u1, u2 = nodes[0], nodes[1]
+    plan = {"a1": (u1, None), "a2": (u1, None), "a3": (u2, None),
+            "b1": (u2, B_CIDR), "b2": (u2, B_CIDR), "b3": (u1, B_CIDR)}
     run = uuid.uuid4().hex[:6]
     started = {}
-    for label, (node_name, cidr) in plan.items():
-        started[label] = docker.start(lab.node(node_name), f"nwl-i-{label}-{run}", via_weave_proxy=True,
+    for label, (node, cidr) in plan.items():
+        started[label] = docker.start(node, f"nwl-i-{label}-{run}", via_weave_proxy=True,
                                       env={"WEAVE_CIDR": cidr} if cidr else None)
     yield started
-    for container in started.values():
-        container.remove()
+    if lab.settings.destroy != "never":
+        for container in started.values():
+            container.remove()
 
 
 @claim("I4")
@@ -116,37 +117,24 @@ def test_I5_no_traffic_passes_between_subnets(proxy_containers, source, target, 
     assert result.received == 0, f"{src} reached {dst} ({address}) across subnets: {result}"
 
 
-@pytest.fixture(scope="module")
-def nomad_via_weave_proxy(lab, nomad_cluster, subnet_overlay):
-    """agent.hcl with the docker endpoint set to the weave proxy's socket, agents restarted."""
-    nomad_cluster.use_docker_endpoint(list(lab.nodes.values()), nomad.WEAVE_PROXY_SOCKET)
-    yield nomad_cluster
-    nomad_cluster.use_docker_endpoint(list(lab.nodes.values()), nomad.DOCKER_SOCKET)
-
-
 @pytest.fixture(scope="module", params=[None, "driver"], ids=["address_mode_auto", "address_mode_driver"])
-def another_subnet_job(request, lab, nomad_via_weave_proxy):
-    """httpbackend-another-subnet.nomad: no network_mode, env WEAVE_CIDR=net:10.32.1.0/24."""
-    cluster = nomad_via_weave_proxy
-    u1 = lab.node("u1")
+def another_subnet_job(request, lab, nodes, nomad_cluster, subnet_overlay):
+    """httpbackend-another-subnet.nomad (no network_mode, env WEAVE_CIDR=net:10.32.1.0/24) run by
+    agents whose docker endpoint is the weave proxy's socket (agent.hcl edited, agents restarted)."""
     job_id = f"hb-subnet-{uuid.uuid4().hex[:6]}"
-    service = f"httpbackend-{job_id[-6:]}"
-    text = nomad.render_job(lab.topology, cluster.hcl, job=job_id, service=service, image=docker.HTTPBACKEND,
-                            network_mode=None, weave_cidr=B_CIDR, address_mode=request.param)
-    cluster.run_job(u1, job_id, text)
-    wait.until(lambda: cluster.status(u1, job_id).summary.get("httpbackend", {}).get("Running") == 3,
-               f"job {job_id} to have 3 running allocations", timeout=600, interval=5)
-    yield request.param or "auto", service, cluster.placements(u1, job_id)
-    if lab.settings.destroy != "never":
-        cluster.stop_and_purge(u1, job_id)
+    with nomad_cluster.using_endpoint(nodes, "weave-proxy"), nomad_cluster.deployed(
+            nodes, job_id, f"httpbackend-{job_id[-6:]}", keep=lab.settings.destroy == "never",
+            image=docker.HTTPBACKEND, network_mode=None, weave_cidr=B_CIDR,
+            address_mode=request.param) as deployment:
+        yield request.param or "auto", deployment
 
 
 @claim("I6")
 def test_I6_nomad_through_the_proxy_places_the_job_in_the_WEAVE_CIDR_subnet(lab, another_subnet_job):
-    _, _, placements = another_subnet_job
-    assert sorted(p.node_name for p in placements) == sorted(lab.nodes)
-    for placement in placements:
-        addresses = docker.Container(lab.node(placement.node_name), placement.container).addresses()
+    _, deployment = another_subnet_job
+    for name in lab.nodes:
+        placement = deployment.on(name)
+        addresses = docker.Container(lab.node(name), placement.container).addresses()
         assert any(a.ip in B_SUBNET for a in addresses.get("ethwe", [])), f"{placement.container}: {addresses}"
         assert any(a.ip in DOCKER_BRIDGE for a in addresses.get("eth0", [])), f"{placement.container}: {addresses}"
 
@@ -166,10 +154,11 @@ def classify(address: str, lab) -> str:
 
 
 @claim("I7")
-def test_I7_leftover_problem_consul_does_not_advertise_the_weave_address(lab, another_subnet_job, record_property):
-    address_mode, service, _ = another_subnet_job
-    entries = consul.catalog_service(lab.node("u1"), service)
-    assert len(entries) == 3, entries
+def test_I7_leftover_problem_holds_consul_does_not_advertise_the_weave_address(
+        lab, nodes, another_subnet_job, record_property):
+    address_mode, deployment = another_subnet_job
+    entries = consul.catalog_service(nodes[0], deployment.service)
+    assert len(entries) == len(nodes), entries
     kinds = sorted(classify(e["ServiceAddress"], lab) for e in entries)
     ports = sorted(e["ServicePort"] for e in entries)
     holds = "weave" not in kinds
@@ -177,8 +166,8 @@ def test_I7_leftover_problem_consul_does_not_advertise_the_weave_address(lab, an
                f"consul advertises {', '.join(sorted(set(kinds)))} addresses "
                f"{sorted(e['ServiceAddress'] or e['Address'] for e in entries)}, ports {ports}")
     record_property("finding", finding)
-    assert "unknown" not in kinds, finding
-    # The article: host address with address_mode auto, docker bridge address with driver.
+    # The article: the host's address with address_mode auto, the docker bridge's with driver.
+    # Where a newer Nomad advertises the weave address, this fails and says so: the limitation
+    # no longer holds (I8 checks a configuration that does advertise it).
     expected = {"auto": {"host", "node-default"}, "driver": {"docker-bridge"}}[address_mode]
-    if holds:
-        assert set(kinds) <= expected, finding
+    assert holds and set(kinds) <= expected, finding

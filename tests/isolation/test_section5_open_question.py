@@ -9,41 +9,38 @@ import pytest
 
 from lab import wait
 from lab.article import SERVICE_BODY, SERVICE_PORT
-from lab.claims import changes_weave, claim
-from lab.stack import consul, docker, host, nomad
+from lab.claims import claim, stack_state
+from lab.stack import consul, docker, host
 
-pytestmark = changes_weave
+pytestmark = stack_state
 
 
 @pytest.fixture(scope="module")
-def weave_driver_job(lab, nomad_cluster, consul_cluster, subnet_overlay):
-    u1 = lab.node("u1")
-    if nomad_cluster.docker_endpoint(u1) != nomad.DOCKER_SOCKET:
-        nomad_cluster.use_docker_endpoint(list(lab.nodes.values()), nomad.DOCKER_SOCKET)
+def weave_driver_job(lab, nodes, nomad_cluster, consul_cluster, subnet_overlay):
     job_id = f"hb-answer-{uuid.uuid4().hex[:6]}"
-    service = f"httpbackend-{job_id[-6:]}"
-    text = nomad.render_job(lab.topology, nomad_cluster.hcl, job=job_id, service=service, image=docker.HTTPBACKEND,
-                            network_mode="weave", address_mode="driver")
-    nomad_cluster.run_job(u1, job_id, text)
-    wait.until(lambda: nomad_cluster.status(u1, job_id).summary.get("httpbackend", {}).get("Running") == 3,
-               f"job {job_id} to have 3 running allocations", timeout=600, interval=5)
-    yield service
-    if lab.settings.destroy != "never":
-        nomad_cluster.stop_and_purge(u1, job_id)
+    with nomad_cluster.using_endpoint(nodes, "docker"), nomad_cluster.deployed(
+            nodes, job_id, f"httpbackend-{job_id[-6:]}", keep=lab.settings.destroy == "never",
+            image=docker.HTTPBACKEND, network_mode="weave", address_mode="driver") as deployment:
+        yield deployment.service
+
+
+def resolve_all(node, service, count):
+    return wait.until(lambda: host.resolve(node, f"{service}.service.dc1.consul"),
+                      f"{service}.service.dc1.consul to resolve to {count} addresses on {node.name}",
+                      timeout=60, interval=3, accept=lambda found: len(found) == count)
 
 
 @claim("I8")
-def test_I8_consul_dns_gives_the_weave_addresses(node, lab, weave_driver_job, subnet_overlay):
-    addresses = wait.until(lambda: host.resolve(node, f"{weave_driver_job}.service.dc1.consul"),
-                           f"{weave_driver_job}.service.dc1.consul to resolve on {node.name}",
-                           timeout=60, interval=3, accept=lambda found: len(found) == 3)
+def test_I8_consul_dns_gives_the_weave_addresses(node, nodes, weave_driver_job, subnet_overlay):
+    addresses = resolve_all(node, weave_driver_job, len(nodes))
     assert all(a in subnet_overlay for a in addresses), f"consul DNS gave {addresses}, not weave addresses"
     srv = consul.dig(node, f"{weave_driver_job}.service.dc1.consul", node.hostonly_ip, "SRV")
-    assert len(srv) == 3, srv
+    assert len(srv) == len(nodes), srv
 
 
 @claim("I8")
-def test_I8_and_each_of_them_answers_from_the_host(node, lab, weave_driver_job):
-    for address in host.resolve(node, f"{weave_driver_job}.service.dc1.consul"):
+def test_I8_and_each_of_them_answers_from_the_host(node, nodes, weave_driver_job):
+    addresses = resolve_all(node, weave_driver_job, len(nodes))
+    for address in addresses:
         body = node.run(f"curl -sf --max-time 10 http://{address}:{SERVICE_PORT}").stdout
         assert body.strip() == SERVICE_BODY, f"{node.name} -> {address}"

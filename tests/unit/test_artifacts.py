@@ -3,6 +3,7 @@ import functools
 import hashlib
 import http.server
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -51,7 +52,24 @@ def test_manifest_errors_name_the_place(tmp_path):
     raw["profiles"]["current"]["nomad"]["sha256"] = "abc"
     bad = tmp_path / "versions.yaml"
     bad.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ArtifactError, match=r"profiles\.current\.nomad: sha256 'abc' is not 64 hex digits"):
+    with pytest.raises(ArtifactError, match=r"profiles\.current\.nomad: sha256 'abc' is not 64 lowercase hex digits"):
+        artifacts.load_profiles(bad)
+
+
+@pytest.mark.parametrize("pin", [
+    "A5A3A507EE8048AB2337427824B5E7FD0C6C069CA5D2F545F13F742AF0A707DA",  # the real pin, upper case
+    "a5a3a507ee8048ab2337427824b5e7fd0c6c069ca5d2f545f13f742af0a707dA",
+    "g5a3a507ee8048ab2337427824b5e7fd0c6c069ca5d2f545f13f742af0a707da",
+    "a5a3a507ee8048ab2337427824b5e7fd0c6c069ca5d2f545f13f742af0a707d ",
+    "a5a3a507ee8048ab2337427824b5e7fd0c6c069ca5d2f545f13f742af0a707da\n",
+])
+def test_a_pin_that_is_not_64_lowercase_hex_digits_is_refused(tmp_path, pin):
+    assert len(pin.rstrip("\n")) == 64
+    raw = yaml.safe_load(artifacts.MANIFEST.read_text())
+    raw["profiles"]["article"]["nomad"]["sha256"] = pin
+    bad = tmp_path / "versions.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ArtifactError, match=r"profiles\.article\.nomad: sha256 .* is not 64 lowercase hex digits"):
         artifacts.load_profiles(bad)
 
 
@@ -119,17 +137,19 @@ def gpg_keys(tmp_path_factory):
     home = tmp_path_factory.mktemp("gnupg")
     env = dict(os.environ, GNUPGHOME=str(home))
     keys = {}
-    for name in ("pinned", "impostor"):
-        subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", f"{name} <{name}@lab.invalid>",
-                        "ed25519", "sign", "never"], env=env, check=True, capture_output=True)
-        listing = subprocess.run(["gpg", "--batch", "--with-colons", "--fingerprint", f"{name}@lab.invalid"],
-                                 env=env, check=True, capture_output=True, text=True).stdout
-        fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
-        public = subprocess.run(["gpg", "--batch", "--armor", "--export", fpr], env=env, check=True,
-                                capture_output=True).stdout
-        keys[name] = (fpr, public)
-    yield env, keys
-    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, capture_output=True)
+    try:  # stop this keyring's agent even if generating a key fails
+        for name in ("pinned", "impostor"):
+            subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", f"{name} <{name}@lab.invalid>",
+                            "ed25519", "sign", "never"], env=env, check=True, capture_output=True)
+            listing = subprocess.run(["gpg", "--batch", "--with-colons", "--fingerprint", f"{name}@lab.invalid"],
+                                     env=env, check=True, capture_output=True, text=True).stdout
+            fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
+            public = subprocess.run(["gpg", "--batch", "--armor", "--export", fpr], env=env, check=True,
+                                    capture_output=True).stdout
+            keys[name] = (fpr, public)
+        yield env, keys
+    finally:
+        subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False, capture_output=True)
 
 
 @pytest.fixture
@@ -231,6 +251,74 @@ def test_preseeding_from_a_directory_checks_the_pin(tmp_path, monkeypatch, gpg_k
     (offered / "nomad_9.9.9_linux_amd64.zip").write_bytes(b"PK tampered")
     other = Fetcher(Cache(tmp_path / "cache2"), profile, say=lambda m: None, from_dir=offered).fetch(only=("nomad",))[0]
     assert other.status == "missing" and "not cached" in other.reason
+
+
+
+@pytest.fixture
+def usb_stick(tmp_path, monkeypatch, gpg_keys, release_server):
+    """A folder holding a signed release (zip, SHA256SUMS, signature), and no way to download anything."""
+    gpg_env, keys = gpg_keys
+    root, url = release_server
+    (root / "key.asc").write_bytes(keys["pinned"][1])  # served, but pre-seeding must not fetch it
+    publish(root, gpg_env, keys["pinned"][0], b"PK nomad 9.9.9")
+    offered = tmp_path / "usb-stick"
+    shutil.copytree(root / "nomad" / "9.9.9", offered)
+
+    def no_download(url, dest):
+        raise AssertionError(f"fetch --from downloaded {url}")
+    monkeypatch.setattr(artifacts, "_download", no_download)
+    return offered, url, keys
+
+
+def preseed(tmp_path, profile, offered):
+    return Fetcher(Cache(tmp_path / "cache"), profile, say=lambda m: None, from_dir=offered).fetch(only=("nomad",))[0]
+
+
+@pytest.mark.parametrize("key_file", ["hashicorp.asc", "hashicorp-pgp-key.txt"])
+def test_preseeding_verifies_the_signed_sums_with_the_key_in_the_folder(tmp_path, monkeypatch, usb_stick, key_file):
+    offered, url, keys = usb_stick
+    (offered / key_file).write_bytes(keys["pinned"][1])
+    entry = preseed(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0]), offered)  # no pin
+    assert entry.status == "ok", entry.reason
+    assert entry.verified == (f"sha256 listed in nomad_9.9.9_SHA256SUMS, signed by {keys['pinned'][0]} "
+                              f"(copied from {offered}, key from {key_file})")
+
+
+def test_preseeding_refuses_sums_signed_by_another_key_even_with_a_pin(tmp_path, monkeypatch, gpg_keys, usb_stick):
+    gpg_env, _ = gpg_keys
+    offered, url, keys = usb_stick
+    (offered / "hashicorp.asc").write_bytes(keys["impostor"][1])
+    pin = hashlib.sha256(b"PK nomad 9.9.9").hexdigest()
+    entry = preseed(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0], sha256=pin), offered)
+    assert entry.status == "missing" and f"is not the pinned one {keys['pinned'][0]}" in entry.reason
+    (offered / "hashicorp.asc").write_bytes(keys["pinned"][1])  # the right key, but the sums re-signed by another
+    sums = offered / "nomad_9.9.9_SHA256SUMS"
+    subprocess.run(["gpg", "--batch", "--yes", "--local-user", keys["impostor"][0], "--detach-sign", "-o",
+                    str(offered / "nomad_9.9.9_SHA256SUMS.72D7468F.sig"), str(sums)],
+                   env=gpg_env, check=True, capture_output=True)
+    entry = preseed(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0], sha256=pin), offered)
+    assert entry.status == "missing" and "bad signature on nomad_9.9.9_SHA256SUMS" in entry.reason
+    assert not any((tmp_path / "cache").rglob("*.zip"))
+
+
+def test_preseeding_without_the_key_accepts_a_pinned_zip_on_its_pin(tmp_path, monkeypatch, usb_stick):
+    offered, url, keys = usb_stick
+    pin = hashlib.sha256(b"PK nomad 9.9.9").hexdigest()
+    entry = preseed(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0], sha256=pin), offered)
+    assert entry.status == "ok", entry.reason
+    assert entry.verified.startswith(f"sha256 pinned in lab/versions.yaml (copied from {offered}")
+    assert "signature not checked" in entry.verified and "HashiCorp's public key" in entry.verified
+
+
+def test_preseeding_with_neither_a_pin_nor_the_key_is_refused(tmp_path, monkeypatch, usb_stick):
+    offered, url, keys = usb_stick
+    (offered / "nomad_9.9.9_SHA256SUMS.72D7468F.sig").unlink()
+    entry = preseed(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0]), offered)
+    assert entry.status == "missing"
+    assert "no sha256 pinned in lab/versions.yaml" in entry.reason
+    assert (f"{offered} lacks nomad_9.9.9_SHA256SUMS.72D7468F.sig, "
+            "HashiCorp's public key (hashicorp.asc or hashicorp-pgp-key.txt)") in entry.reason
+    assert not any((tmp_path / "cache").rglob("*.zip"))
 
 
 # -- a tampered cache file: the CLI refuses it and the stage installs nothing from it ---------

@@ -44,14 +44,15 @@ def test_nomad_0_8_agent_uses_the_client_option_for_the_docker_endpoint(name):
     assert config["server"] == {"enabled": True, "bootstrap_expect": 3}
     assert config["client"]["enabled"] is True
     assert config["client"]["network_interface"] == "@HOSTONLY_IF@"  # filled in on the node
-    assert config["client"]["options"] == {"docker.endpoint": "unix:///var/run/weave/weave.sock"}
+    assert config["client"]["options"] == {"docker.endpoint": "unix:///var/run/weave/weave.sock",
+                                           "fingerprint.blacklist": "env_aws,env_gce,env_azure,env_digitalocean"}
     assert "plugin" not in config
     assert config["disable_update_check"] is True
 
 
 def test_current_nomad_agent_uses_the_docker_plugin_block():
     config = hcl.loads(nomad.render_agent_config(TOPO, "u2", "1.11.3", nomad.DOCKER_SOCKET))
-    assert "options" not in config["client"]
+    assert config["client"]["options"] == {"fingerprint.denylist": "env_aws,env_gce,env_azure,env_digitalocean"}
     assert config["plugin"]["docker"]["config"]["endpoint"] == "unix:///var/run/docker.sock"
     assert config["consul"]["address"] == "127.0.0.1:8500"
 
