@@ -21,7 +21,7 @@ from lab import topology as topology_mod
 from lab.claims import CLAIMS
 from lab.lifecycle import Lab, LabState
 from lab.node import Node
-from lab.settings import DESTROY_POLICIES, NOMAD_ENDPOINTS, Settings
+from lab.settings import DESTROY_POLICIES, NOMAD_ENDPOINTS, REUSE, Settings
 
 
 def pytest_addoption(parser):
@@ -30,8 +30,9 @@ def pytest_addoption(parser):
                     help="Vagrant provider (auto: virtualbox where VBoxManage exists, else libvirt)")
     group.addoption("--lab-destroy", default="passing", choices=DESTROY_POLICIES,
                     help="after the run, destroy the lab always, only if every test passed, or never")
-    group.addoption("--lab-reuse", action="store_true",
-                    help="use the lab that is already up, as is: no bring-up, no provisioning, no teardown")
+    group.addoption("--lab-reuse", nargs="?", const="yes", default="no", choices=REUSE,
+                    help="yes (--lab-reuse): test the lab that is already up, as is, and leave it up; "
+                         "auto: that, or bring one up (and tear it down by --lab-destroy) if none is up")
     group.addoption("--lab-topology", type=Path, default=None, help="topology file (default lab/topology.yaml)")
     group.addoption("--lab-profile", default=os.environ.get("LAB_PROFILE", "current"),
                     help="version profile from lab/versions.yaml (default: $LAB_PROFILE or current)")
@@ -116,9 +117,10 @@ def pytest_generate_tests(metafunc):
 class LabSession:
     """What tests get from the `lab` fixture: the running lab's state and its nodes."""
 
-    def __init__(self, settings: Settings, state: LabState, topo: topology_mod.Topology):
+    def __init__(self, settings: Settings, state: LabState, topo: topology_mod.Topology, brought_up: bool):
         self.settings = settings
         self.state = state
+        self.brought_up = brought_up  # by this run (else it was up already and is tested as is)
         self.topology = topo
         self._lab = Lab(settings, say=lambda _msg: None)
         self.nodes: dict[str, Node] = self._lab.nodes(state)
@@ -161,12 +163,12 @@ def _bring_up(config) -> LabState:
         if failed.exists():
             pytest.fail(f"the lab could not be brought up in this run: {failed.read_text()}", pytrace=False)
         state = LabState.load(settings)
-        if settings.reuse:
-            if state is None:
-                pytest.fail("--lab-reuse: no lab is up (no .lab/state.json); run `python -m lab up`", pytrace=False)
-            return state
         if (run_dir / "brought-up").exists() and state is not None:
             return state
+        if state is not None and settings.reuse in ("yes", "auto"):
+            return state
+        if state is None and settings.reuse == "yes":
+            pytest.fail("--lab-reuse: no lab is up (no .lab/state.json); run `python -m lab up`", pytrace=False)
         if state is not None:
             pytest.fail(f"a lab is already up (brought up by {state.created_by}, profile {state.profile}): "
                         "test it as it is with --lab-reuse, or remove it with `python -m lab down`", pytrace=False)
@@ -190,7 +192,8 @@ def lab(request) -> LabSession:
     """The running lab (brought up once per run)."""
     state = _bring_up(request.config)
     pytest_report.remember_lab(request.config, state)
-    session = LabSession(request.config._lab_settings, state, request.config._lab_topology)
+    brought_up = (_run_dir(request.config) / "brought-up").exists()
+    session = LabSession(request.config._lab_settings, state, request.config._lab_topology, brought_up)
     yield session
     session.close()
 
@@ -250,7 +253,7 @@ def pytest_sessionfinish(session, exitstatus):
     settings: Settings = config._lab_settings
     brought_up = (config._lab_run_dir / "brought-up").exists()
     config._lab_teardown = None
-    if not brought_up or settings.reuse:
+    if not brought_up:  # a lab this run did not bring up is not this run's to tear down
         return
     keep = settings.destroy == "never" or (settings.destroy == "passing" and exitstatus != 0)
     if keep:

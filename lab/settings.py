@@ -11,6 +11,8 @@ from lab.stack.nomad import ENDPOINTS
 DESTROY_POLICIES = ("always", "passing", "never")
 # Where Nomad's docker driver talks to Docker: the daemon itself, or the weave proxy (claim I6).
 NOMAD_ENDPOINTS = tuple(ENDPOINTS)
+# Whether a run uses a lab that is already up: never, only that one, or that one if any.
+REUSE = ("no", "yes", "auto")
 
 
 def project_root() -> Path:
@@ -34,7 +36,7 @@ class Settings:
     provider: str = "auto"
     topology_path: Path | None = None
     destroy: str = "passing"
-    reuse: bool = False
+    reuse: str = "no"
     profile: str = field(default_factory=lambda: os.environ.get("LAB_PROFILE", "current"))
     nomad_endpoint: str = "docker"
 
