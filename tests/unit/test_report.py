@@ -362,3 +362,10 @@ def test_the_workflows_merge_command_runs_as_written(tmp_path):
     assert proc.returncode == 0, proc.stderr
     table = (tmp_path / "summary.md").read_text()
     assert "| ID | Section | Claim | article | current |" in table.splitlines()
+
+
+def test_diagnostics_are_collected_where_the_report_links_them():
+    from lab import diagnostics
+
+    nodeid = "tests/connectivity/test_section2_weave.py::test_W3_containers_ping_each_other_across_nodes[u1_to_u2]"
+    assert diagnostics.folder_name(nodeid) == report.diagnostics_name(nodeid)
