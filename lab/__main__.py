@@ -40,15 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("--from", dest="from_dir", type=Path,
                        help="take the files from this directory (air-gapped pre-seeding) instead of downloading")
     sub.add_parser("versions", help="the profiles, their versions, and what the cache holds for each")
-    check = sub.add_parser("check", help="bring the lab up, check the article's claims, tear it down")
-    check.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments")
+    sub.add_parser("check", help="bring the lab up, check the article's claims, tear it down "
+                                 "(what follows `check` goes to pytest)")
+    # Everything after `check` is pytest's, options included (argparse's REMAINDER drops those).
+    pytest_args: list[str] = []
+    if "check" in argv:
+        at = argv.index("check")
+        argv, pytest_args = argv[:at + 1], [a for a in argv[at + 1:] if a != "--"]
     args = parser.parse_args(argv)
 
     try:
         settings = Settings(provider=args.provider, topology_path=args.topology, profile=args.profile,
                             nomad_endpoint=args.nomad_endpoint)
         if args.command == "check":
-            return _check(settings, args.pytest_args)
+            return _check(settings, pytest_args)
         if args.command in ("fetch", "versions"):
             return {"fetch": _fetch, "versions": _versions}[args.command](settings, args)
         lab = lifecycle.Lab(settings)
@@ -161,11 +166,12 @@ def _versions(settings: Settings, args) -> int:
 
 def _check(settings: Settings, pytest_args: list[str]) -> int:
     """The main job: the pytest session brings the lab up once, checks every claim, tears down."""
-    import pytest
+    import subprocess
 
-    return int(pytest.main(["-p", "no:cacheprovider", "--lab-provider", settings.provider,
-                            "--lab-profile", settings.profile, "--lab-destroy", "always",
-                            *(pytest_args or ["-n", "3", "tests/connectivity", "tests/isolation"])]))
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--lab-provider", settings.provider,
+               "--lab-profile", settings.profile, "--lab-nomad-endpoint", settings.nomad_endpoint,
+               "--lab-destroy", "always", *(pytest_args or ["-n", "3", "tests/connectivity", "tests/isolation"])]
+    return subprocess.run(command, cwd=settings.root, check=False).returncode
 
 
 COMMANDS = {
