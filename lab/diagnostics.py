@@ -5,7 +5,6 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lab import report
 from lab.node import Node
 
 _WEAVE = "CHECKPOINT_DISABLE=1 weave"
@@ -30,8 +29,6 @@ COMMANDS = {
     "log-stack-provisioning.txt": "ls -l /etc/nomad-weave-lab/installed; head -n 50 /etc/nomad-weave-lab/installed/*",
 }
 CONSOLE_LOGS = Path("/var/log/libvirt/qemu")
-# The folder of one test's diagnostics: named as the report links it.
-folder_name = report.diagnostics_name
 
 
 def collect(nodes: list[Node], dest: Path, console_prefix: str | None = None) -> Path:

@@ -21,6 +21,7 @@ from lab import topology as topology_mod
 from lab.claims import CLAIMS
 from lab.lifecycle import Lab, LabState
 from lab.node import Node
+from lab.report import diagnostics_name
 from lab.settings import DESTROY_POLICIES, NOMAD_ENDPOINTS, REUSE, Settings
 
 
@@ -237,7 +238,7 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"lab_report_{report.when}", report)
     session = item.funcargs.get("lab") if hasattr(item, "funcargs") else None
     if report.failed and report.when in ("setup", "call") and isinstance(session, LabSession):
-        dest = pytest_report.report_dir(item.config) / "diagnostics" / diagnostics.folder_name(item.nodeid)
+        dest = pytest_report.report_dir(item.config) / "diagnostics" / diagnostics_name(item.nodeid)
         prefix = f"{session.topology.name}-" if session.settings.provider == "libvirt" else None
         diagnostics.collect(list(session.nodes.values()), dest, console_prefix=prefix)
         report.user_properties.append(("diagnostics", str(dest)))

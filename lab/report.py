@@ -108,7 +108,7 @@ class ClaimRow:
 
 
 def diagnostics_name(nodeid: str) -> str:
-    """The folder name of a test's diagnostics (reports/diagnostics/<name>/), as lab.diagnostics names it."""
+    """The folder of a test's diagnostics (reports/diagnostics/<name>/): the plugin writes it, the report links it."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:150]
 
 
