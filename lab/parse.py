@@ -44,6 +44,19 @@ def _lines(text: str) -> list[str]:
     return [line.rstrip() for line in text.splitlines() if line.strip()]
 
 
+# Nomad 1.10+ ends some outputs with a hint after a blank line, e.g.
+# "==> View and manage Nomad servers in the Web UI: http://127.0.0.1:4646/ui/servers"
+# (on stderr, which a terminal or `2>&1` merges in), coloured when the CLI colours.
+_UI_HINT = re.compile(r"^==> .* in the Web UI: \S+$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _without_cli_hints(text: str) -> str:
+    """The text without colour codes and without Nomad's "... in the Web UI: URL" hint lines."""
+    plain = _ANSI.sub("", text)
+    return "\n".join(line for line in plain.splitlines() if not _UI_HINT.match(line.strip()))
+
+
 def _fail(expected: str, line: str | None) -> ValueError:
     shown = "<empty text>" if line is None else repr(line)
     return ValueError(f"expected {expected}; first offending line: {shown}")
@@ -335,9 +348,9 @@ def raft_peers(text: str) -> list[RaftPeer]:
 
     Read by column name: ``Node ID Address State Voter`` must be there; later
     columns (``RaftProtocol``, Consul 1.16+'s ``Commit Index`` and ``Trails Leader
-    By``) are ignored.
+    By``) are ignored; so is Nomad 1.10+'s trailing Web UI hint.
     """
-    lines = _lines(text)
+    lines = _lines(_without_cli_hints(text))
     if not lines:
         raise _fail("a 'Node ID Address State Voter' header", None)
     rows = _table(lines, ("Commit Index", "Trails Leader By"), ("Node", "ID", "Address", "State", "Voter"))
@@ -357,8 +370,8 @@ class ServerMember:
 def nomad_server_members(text: str) -> list[ServerMember]:
     """``nomad server members`` of Nomad 0.x (``... Leader Protocol Build ...``) and
     1.x (``... Leader Raft Version Build ...``, ``-verbose`` adds ``Protocol`` and
-    ``Tags``), read by column name."""
-    lines = _lines(text)
+    ``Tags``), read by column name.  Nomad 1.10+'s trailing Web UI hint is ignored."""
+    lines = _lines(_without_cli_hints(text))
     if not lines:
         raise _fail("a 'Name Address Port Status Leader' header", None)
     rows = _table(lines, ("Raft Version",), ("Name", "Address", "Port", "Status", "Leader"))
@@ -412,9 +425,10 @@ def nomad_job_status(text: str) -> JobStatus:
     Reads the ``Key = value`` block, the ``Summary`` table and the ``Allocations``
     table (``No allocations placed`` gives ``[]``) by column name; other sections
     (``Latest Deployment``, ``Deployed``, ``Evaluations``, ``Placement Failure``,
-    ``Actions``...) are skipped.  Section titles may carry the old ``==> `` prefix.
+    ``Actions``...) are skipped.  Section titles may carry the old ``==> `` prefix;
+    Nomad 1.10+'s trailing Web UI hint is ignored.
     """
-    blocks = _blocks(text)
+    blocks = _blocks(_without_cli_hints(text))
     if not blocks:
         raise _fail("'ID = <job>' lines (nomad job status)", None)
     fields = {}

@@ -251,6 +251,8 @@ def test_weave_connections_rejects(text):
         pytest.param("weave_status/weave-docs-troubleshooting.txt", "1.1.0", 3, 5, 5,
                      {"established": 1, "pending": 1, "retrying": 1, "failed": 1, "connecting": 1},
                      id="weave-docs"),
+        pytest.param("weave_status/lab-2.8.1-u1-mesh-incomplete.txt", "2.8.1", 2, 2, 2,
+                     {"established": 1, "failed": 1}, id="lab-2.8.1-under-load"),
     ],
 )
 def test_weave_status(path, version, peers, established, connections, states):
@@ -355,6 +357,12 @@ def test_raft_peers_rejects(text):
         pytest.param("nomad_server_members/nomad-docs-1.3.0-verbose.txt", 3,
                      parse.ServerMember("server-1.global", IPv4Address("10.0.0.8"), 4648, "alive", True),
                      id="nomad-docs-1.3.0-verbose"),
+        pytest.param("nomad_server_members/rtk-devops-1.11.3-ui-hint.txt", 3,
+                     parse.ServerMember("nomad-compute-3.global", IPv4Address("10.130.0.13"), 4648, "alive", True),
+                     id="1.11.3-with-web-ui-hint"),
+        pytest.param("nomad_server_members/cluster-assessment-1.10.2-ui-hint.txt", 3,
+                     parse.ServerMember("nomad-server-2.global", IPv4Address("192.168.11.12"), 4648, "alive", True),
+                     id="1.10.2-with-web-ui-hint"),
     ],
 )
 def test_nomad_server_members(path, count, leader):
@@ -362,6 +370,21 @@ def test_nomad_server_members(path, count, leader):
     assert len(members) == count
     assert [m for m in members if m.leader] == [leader]
     assert {m.status for m in members} == {"alive"}
+
+
+def test_nomad_server_members_ignores_a_coloured_web_ui_hint():
+    # On a colour terminal Nomad 1.10+ wraps the hint in ANSI codes (command/meta.go formatUIHint).
+    text = sample("nomad_server_members/rtk-devops-1.11.3-ui-hint.txt").replace(
+        "==> View and manage Nomad servers in the Web UI: ",
+        "\x1b[1m\x1b[35m==> View and manage Nomad servers in the Web UI:\x1b[0m \x1b[34m") + "\x1b[0m"
+    assert len(parse.nomad_server_members(text)) == 3
+
+
+def test_nomad_job_status_ignores_a_web_ui_hint():
+    # Nomad 1.10+ prints "\n\n==> View job details and metrics in the Web UI: <url>" after the job.
+    text = sample("nomad_job_status/nomad-docs-full.txt") + (
+        "\n\n==> View job details and metrics in the Web UI: http://127.0.0.1:4646/ui/jobs/example@default\n")
+    assert parse.nomad_job_status(text) == parse.nomad_job_status(sample("nomad_job_status/nomad-docs-full.txt"))
 
 
 def test_nomad_server_members_article_addresses():
