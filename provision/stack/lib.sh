@@ -53,13 +53,21 @@ binary_from() {
   local artifact=$1 name=$2 dest=$3 tmp
   tmp=$(mktemp -d) || exit 1
   case "$artifact" in
-    *.zip) python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])' \
+    # Python's zipfile drops the member's Unix mode on extract (HashiCorp's zips store 0755);
+    # restore it, as unzip would, so the -x check below means what it says.
+    *.zip) python3 -c 'import os, sys, zipfile
+archive, name, dest = sys.argv[1:]
+with zipfile.ZipFile(archive) as z:
+    if name in z.namelist():
+        member = z.getinfo(name)
+        os.chmod(z.extract(member, dest), (member.external_attr >> 16) & 0o7777 or 0o644)' \
              "$artifact" "$name" "$tmp" || exit 1 ;;
     # Only the binary: the package's other dependencies (pipexec for its init script) are not needed.
     *.deb) dpkg-deb --fsys-tarfile "$artifact" | tar -x -C "$tmp" --strip-components=3 "./usr/bin/$name" || exit 1 ;;
     *) echo "binary_from: unknown artifact type $artifact" >&2; exit 2 ;;
   esac
-  [ -x "$tmp/$name" ] || { echo "binary_from: no $name in $artifact" >&2; exit 1; }
+  [ -f "$tmp/$name" ] || { echo "binary_from: no $name in $artifact" >&2; exit 1; }
+  [ -x "$tmp/$name" ] || { echo "binary_from: $name in $artifact is not executable" >&2; exit 1; }
   install_file "$tmp/$name" "$dest" 0755
   rm -rf "$tmp"
 }
