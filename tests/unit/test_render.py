@@ -45,6 +45,7 @@ def test_nomad_0_8_agent_uses_the_client_option_for_the_docker_endpoint(name):
     assert config["client"]["enabled"] is True
     assert config["client"]["network_interface"] == "@HOSTONLY_IF@"  # filled in on the node
     assert config["client"]["options"] == {"docker.endpoint": "unix:///var/run/weave/weave.sock",
+                                           "docker.cleanup.image": "false",
                                            "fingerprint.blacklist": "env_aws,env_gce,env_azure,env_digitalocean"}
     assert "plugin" not in config
     assert config["disable_update_check"] is True
@@ -55,6 +56,19 @@ def test_current_nomad_agent_uses_the_docker_plugin_block():
     assert config["client"]["options"] == {"fingerprint.denylist": "env_aws,env_gce,env_azure,env_digitalocean"}
     assert config["plugin"]["docker"]["config"]["endpoint"] == "unix:///var/run/docker.sock"
     assert config["consul"]["address"] == "127.0.0.1:8500"
+
+
+@pytest.mark.parametrize("version", ["0.8.7", "0.9.0", "1.11.3"])
+def test_nomad_never_removes_the_lab_images(version):
+    # Nomad removes an image 3 minutes after its last task stops; the lab's test images are built
+    # on the node and cannot be pulled back (0.8: client option, parsed with strconv.ParseBool;
+    # 0.9+: the docker plugin's gc block).
+    config = hcl.loads(nomad.render_agent_config(TOPO, "u1", version, nomad.DOCKER_SOCKET))
+    if version == "0.8.7":
+        assert config["client"]["options"]["docker.cleanup.image"] == "false"
+    else:
+        assert config["plugin"]["docker"]["config"]["gc"] == {"image": False}
+        assert "docker.cleanup.image" not in config["client"]["options"]
 
 
 def job_hcl1(**kwargs):
