@@ -49,6 +49,17 @@ def addresses(node: Node) -> dict[str, list[ipaddress.IPv4Interface]]:
     return parse.ip_addrs(node.run("ip -4 addr").stdout)
 
 
+def device_addresses(node: Node, device: str) -> list[ipaddress.IPv4Interface] | None:
+    """IPv4 addresses of one device ([] when it has none), or None when there is no such device.
+
+    Read without `-4`: iproute2's `-4` filter drops a link that has no IPv4 address, so
+    `ip -4 addr show dev X` prints nothing at all (and exits 0) for an address-less bridge."""
+    result = node.run(f"ip addr show dev {shlex.quote(device)}", check=False)
+    if not result.ok:
+        return None
+    return parse.ip_addrs(result.stdout).get(device, [])
+
+
 def interface_of(node: Node, address) -> str | None:
     address = ipaddress.IPv4Address(str(address))
     for name, interfaces in addresses(node).items():

@@ -7,8 +7,10 @@ import shlex
 
 from lab import parse, wait
 from lab.node import CommandResult, Node
+from lab.stack import host
 
 PROXY_SOCKET = "unix:///var/run/weave/weave.sock"
+BRIDGE = "weave"
 # The script's version check would try the internet (weave's "next check at ..."); Docker API
 # and image settings come from the profile (lab/versions.yaml).
 _BASE_ENV = {"CHECKPOINT_DISABLE": "1"}
@@ -77,12 +79,9 @@ class Weave:
             self.reset(node)
 
 
-def bridge_address(node: Node) -> ipaddress.IPv4Interface | None:
-    """The host's `weave` bridge address (set by `weave expose`), if any."""
-    result = node.run("ip -4 addr show dev weave", check=False)
-    if not result.ok:
-        return None
-    addresses = parse.ip_addrs(result.stdout).get("weave", [])
+def bridge_address(node: Node, bridge: str = BRIDGE) -> ipaddress.IPv4Interface | None:
+    """The address `weave expose` gave the host's weave bridge; None before expose or without a bridge."""
+    addresses = host.device_addresses(node, bridge)
     return addresses[0] if addresses else None
 
 
@@ -92,8 +91,6 @@ def has_device(node: Node) -> bool:
 
 def routes_into(node: Node, network: ipaddress.IPv4Network) -> list[parse.Route]:
     """Routes of the node whose destination overlaps the weave range."""
-    from lab.stack import host
-
     return [r for r in host.routes(node) if not r.is_default and r.dst.overlaps(network)]
 
 
