@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-
-from lab.stack.nomad import ENDPOINTS
 
 DESTROY_POLICIES = ("always", "passing", "never")
 # Where Nomad's docker driver talks to Docker: the daemon itself, or the weave proxy (claim I6).
-NOMAD_ENDPOINTS = tuple(ENDPOINTS)
+NOMAD_ENDPOINTS = ("docker", "weave-proxy")
 # Whether a run uses a lab that is already up: never, only that one, or that one if any.
 REUSE = ("no", "yes", "auto")
 
@@ -62,3 +60,51 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return Path(os.environ.get("LAB_CACHE_DIR") or Path.home() / ".cache" / "nomad-weave-lab")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """The bound of every wait and remote command, in seconds, in one place.
+
+    The defaults are for the worst case the lab runs on: three guests under QEMU software
+    emulation (TCG) sharing two host cores, the whole stack up. Where the guests run on
+    hardware virtualisation (KVM, VirtualBox) the same steps take a fraction of that, so a
+    hung step is reported sooner: see `use_timeouts_for`."""
+
+    ssh: float = 180                 # a node answering on SSH after boot
+    command: float = 180             # any remote command without a bound of its own
+    weave_command: float = 600       # a weave CLI call (it runs a weaveexec container)
+    container_start: float = 300     # `docker run -d` and the container running
+    container_command: float = 120   # `docker exec` (a ping, a wget)
+    weave_mesh: float = 600          # every router's connections to its peers established
+    weave_ipam: float = 300          # IPAM ready and the whole mesh reported
+    weave_detached: float = 300      # nothing attached to docker's weave network any more
+    consul_leader: float = 300
+    consul_catalog: float = 180
+    nomad_leader: float = 300
+    nomad_clients: float = 300
+    nomad_job_running: float = 900   # pulls nothing, but starts a container per node
+    nomad_job_purged: float = 180
+    dns: float = 120                 # a new service name resolving everywhere
+    diagnostic_command: float = 60
+
+    def scaled(self, factor: float, floor: float = 30) -> Timeouts:
+        return replace(self, **{f.name: max(floor, getattr(self, f.name) * factor) for f in fields(self)})
+
+
+EMULATED = Timeouts()
+HARDWARE = EMULATED.scaled(1 / 3)
+_timeouts = EMULATED
+
+
+def timeouts() -> Timeouts:
+    """The bounds for the lab this process drives (emulated until told otherwise)."""
+    return _timeouts
+
+
+def use_timeouts_for(provider: str, libvirt_driver: str | None) -> Timeouts:
+    """Pick the bounds by how the guests run: libvirt's `qemu` domain type is software emulation."""
+    global _timeouts
+    emulated = provider == "libvirt" and libvirt_driver in (None, "qemu")
+    _timeouts = EMULATED if emulated else HARDWARE
+    return _timeouts

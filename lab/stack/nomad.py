@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lab import parse, templates, wait
+from lab.settings import NOMAD_ENDPOINTS
 from lab.stack import consul
 from lab.stack.weave import PROXY_SOCKET
 from lab.topology import Topology
@@ -15,7 +16,7 @@ from lab.version import version_tuple
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 WEAVE_PROXY_SOCKET = PROXY_SOCKET
 # The docker driver's endpoint, by the name runs choose it with (--lab-nomad-endpoint).
-ENDPOINTS = {"docker": DOCKER_SOCKET, "weave-proxy": WEAVE_PROXY_SOCKET}
+ENDPOINTS = dict(zip(NOMAD_ENDPOINTS, (DOCKER_SOCKET, WEAVE_PROXY_SOCKET)))
 # The task's name in the article's job: Nomad names its containers <task>-<allocation id>.
 TASK = "httpbackend"
 AGENT_CONFIG = "/etc/nomad.d/agent.hcl"

@@ -1,4 +1,11 @@
-"""Weave Net on a node: launch, expose, hide, reset, and what the router reports."""
+"""Weave Net on a node: launch, expose, hide, reset, and what the router reports.
+
+The commands the article types (`launch`, `expose`, `hide`, `reset`, `ps`) go through the
+`weave` script, which runs each of them in a fresh weaveexec container: heavy under emulation.
+Everything the lab only reads (status, connections, peers, IPAM, DNS) comes from the router's
+own HTTP status endpoint on the node, 127.0.0.1:6784, which serves the very text `weave status
+[SUB]` prints (the script is `echo; curl .../status/SUB; echo`).
+"""
 from __future__ import annotations
 
 import ipaddress
@@ -6,11 +13,18 @@ import re
 import shlex
 
 from lab import parse, wait
-from lab.node import CommandResult, Node
+from lab.node import CommandError, CommandResult, Node
+from lab.parallel import on_each
+from lab.settings import timeouts
 from lab.stack import host
 
 PROXY_SOCKET = "unix:///var/run/weave/weave.sock"
 BRIDGE = "weave"
+# The Docker network weave's legacy plugin creates (`docker run --net=weave`).
+DOCKER_NETWORK = "weave"
+STATUS_ENDPOINT = "http://127.0.0.1:6784/status"
+# Sub-reports of `weave status SUB` that the endpoint serves at /status/SUB.
+STATUS_REPORTS = ("", "connections", "peers", "ipam", "dns", "targets")
 # The script's version check would try the internet (weave's "next check at ..."); Docker API
 # and image settings come from the profile (lab/versions.yaml).
 _BASE_ENV = {"CHECKPOINT_DISABLE": "1"}
@@ -22,14 +36,34 @@ class Weave:
     def __init__(self, env: dict[str, str] | None = None):
         self.env = {**_BASE_ENV, **(env or {})}
 
-    def _run(self, node: Node, args: str, check: bool = True, timeout: float = 300) -> CommandResult:
+    def cli(self, node: Node, args: str, check: bool = True) -> CommandResult:
+        """`weave ARGS` with the lab's environment (one weaveexec container per call)."""
         prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()))
-        return node.run(f"{prefix} weave {args}", check=check, timeout=timeout)
+        return node.run(f"{prefix} weave {args}", check=check, timeout=timeouts().weave_command)
+
+    # -- what the router reports (its HTTP endpoint) ------------------------------------------
+    @staticmethod
+    def report(node: Node, sub: str = "") -> str:
+        """The text of `weave status [SUB]`, read from the router's endpoint."""
+        if sub not in STATUS_REPORTS:
+            raise ValueError(f"unknown weave status report {sub!r} (one of {', '.join(STATUS_REPORTS[1:])})")
+        url = f"{STATUS_ENDPOINT}/{sub}" if sub else STATUS_ENDPOINT
+        return node.run(f"curl -sS --fail --max-time 20 {url}").stdout
 
     def is_running(self, node: Node) -> bool:
-        result = node.run("docker inspect -f '{{.State.Running}}' weave", check=False)
-        return result.ok and result.stdout.strip() == "true"
+        """The router answers on its endpoint."""
+        return node.run(f"curl -s --fail --max-time 20 -o /dev/null {STATUS_ENDPOINT}", check=False).ok
 
+    def status(self, node: Node) -> parse.WeaveStatus:
+        return parse.weave_status(self.report(node))
+
+    def connections(self, node: Node) -> list[parse.WeaveConnection]:
+        return parse.weave_connections(self.report(node, "connections"))
+
+    def established_peers(self, node: Node) -> int:
+        return sum(c.state == "established" for c in self.connections(node))
+
+    # -- what the article types ---------------------------------------------------------------
     def launch(self, node: Node, peers: list, *, ipalloc_range=None, default_subnet=None) -> str:
         """`weave launch --no-dns [--ipalloc-range R [--ipalloc-default-subnet S]] PEER...`."""
         args = ["launch", "--no-dns"]
@@ -38,14 +72,11 @@ class Weave:
         if default_subnet:
             args += ["--ipalloc-default-subnet", str(default_subnet)]
         args += [str(p) for p in peers]
-        return self._run(node, " ".join(args)).stdout.strip()
-
-    def reset(self, node: Node) -> None:
-        self._run(node, "reset")
+        return self.cli(node, " ".join(args)).stdout.strip()
 
     def expose(self, node: Node) -> ipaddress.IPv4Address:
         """`weave expose`: the address it gives the host's weave bridge (it prints it)."""
-        out = self._run(node, "expose").stdout
+        out = self.cli(node, "expose").stdout
         found = re.findall(r"\b(\d+\.\d+\.\d+\.\d+)(?:/\d+)?\b", out)
         if not found:
             raise ValueError(f"{node.name}: `weave expose` printed no address: {out!r}")
@@ -53,30 +84,51 @@ class Weave:
 
     def hide(self, node: Node) -> None:
         """Undo `weave expose` (so a test can start from the article's "before expose")."""
-        self._run(node, "hide")
+        self.cli(node, "hide")
 
-    def status(self, node: Node) -> parse.WeaveStatus:
-        return parse.weave_status(self._run(node, "status").stdout)
+    def reset(self, node: Node) -> None:
+        """`weave reset`, once nothing is attached to Docker's weave network any more.
 
-    def connections(self, node: Node) -> list[parse.WeaveConnection]:
-        return parse.weave_connections(self._run(node, "status connections").stdout)
+        While a container is attached (a test's client, a job's task whose kill timeout has not
+        expired) the script cannot remove the network, and the next launch would hand out
+        addresses from the old network's range. So: wait for it to empty, reset, check it is gone."""
+        wait.until(lambda: attached_containers(node), f"no container attached to docker's {DOCKER_NETWORK} "
+                   f"network on {node.name} (weave reset cannot remove it before)",
+                   timeout=timeouts().weave_detached, interval=3, accept=lambda attached: not attached)
+        self.cli(node, "reset")
+        left = attached_containers(node)
+        if left is not None:
+            raise RuntimeError(f"{node.name}: docker's {DOCKER_NETWORK} network survived weave reset "
+                               f"(attached: {', '.join(left) or 'nothing'})")
 
     def launch_mesh(self, nodes: list[Node], *, ipalloc_range=None, default_subnet=None) -> None:
-        """`weave launch --no-dns <the other peers>` on every node, then wait for the full mesh."""
-        for node in nodes:
+        """`weave launch --no-dns <the other peers>` on every node at once, then wait for the full mesh."""
+        def launch(node: Node) -> None:
             peers = [other.hostonly_ip for other in nodes if other is not node]
             self.launch(node, peers, ipalloc_range=ipalloc_range, default_subnet=default_subnet)
-        for node in nodes:
-            wait.until(lambda node=node: self.established_peers(node) == len(nodes) - 1,
-                       f"weave on {node.name} to establish connections to its {len(nodes) - 1} peers",
-                       timeout=180, interval=3)
 
-    def established_peers(self, node: Node) -> int:
-        return sum(c.state == "established" for c in self.connections(node))
+        on_each(nodes, launch, "weave launch")
+        on_each(nodes, lambda node: wait.until(
+            lambda: self.connections(node), f"weave on {node.name} to establish connections to its "
+            f"{len(nodes) - 1} peers", timeout=timeouts().weave_mesh, interval=3,
+            accept=lambda found: sum(c.state == "established" for c in found) == len(nodes) - 1), "weave mesh")
 
     def reset_all(self, nodes: list[Node]) -> None:
-        for node in nodes:
-            self.reset(node)
+        on_each(nodes, self.reset, "weave reset")
+
+    def expose_all(self, nodes: list[Node]) -> dict[str, ipaddress.IPv4Address]:
+        return on_each(nodes, self.expose, "weave expose")
+
+
+def attached_containers(node: Node) -> list[str] | None:
+    """Names of the containers attached to Docker's weave network; None when there is no such network."""
+    result = node.run(f"docker network inspect -f '{{{{range .Containers}}}}{{{{.Name}}}} {{{{end}}}}' "
+                      f"{DOCKER_NETWORK}", check=False)
+    if result.ok:
+        return result.stdout.split()
+    if "No such network" in result.stderr or "not found" in result.stderr:
+        return None
+    raise CommandError(result)
 
 
 def bridge_address(node: Node, bridge: str = BRIDGE) -> ipaddress.IPv4Interface | None:
@@ -86,7 +138,7 @@ def bridge_address(node: Node, bridge: str = BRIDGE) -> ipaddress.IPv4Interface 
 
 
 def has_device(node: Node) -> bool:
-    return node.run("ip link show dev weave", check=False).ok
+    return node.run(f"ip link show dev {BRIDGE}", check=False).ok
 
 
 def routes_into(node: Node, network: ipaddress.IPv4Network) -> list[parse.Route]:

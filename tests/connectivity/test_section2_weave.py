@@ -1,8 +1,10 @@
 """Article section 2: a Weave Net overlay across u1/u2/u3, containers on it, and the hosts."""
 import pytest
 
-from lab import wait
+from lab import parse, wait
 from lab.claims import claim, stack_state
+from lab.parallel import on_each
+from lab.settings import timeouts
 from lab.stack import docker, host
 from lab.stack import weave as weave_ops
 
@@ -12,11 +14,12 @@ pytestmark = stack_state
 @pytest.fixture(scope="module")
 def weave_containers(lab, overlay):
     """`docker run -ti --net=weave busybox /bin/sh` on u1, u2 and u3 (detached here)."""
-    started = {}
-    for node in lab.nodes.values():
+    def start(node):
         name = f"nwl-w-{node.name}"
         docker.Container(node, name).remove()
-        started[node.name] = docker.start(node, name, net="weave")
+        return docker.start(node, name, net="weave")
+
+    started = on_each(lab.nodes.values(), start, "starting a busybox on the weave network")
     yield started
     if lab.settings.destroy != "never":
         for container in started.values():
@@ -26,16 +29,15 @@ def weave_containers(lab, overlay):
 @pytest.fixture
 def unexposed(lab, weave, overlay):
     """The article's state before `weave expose`: no address on any host's weave bridge."""
-    for node in lab.nodes.values():
-        if weave_ops.bridge_address(node) is not None:
-            weave.hide(node)
+    exposed = [node for node in lab.nodes.values() if weave_ops.bridge_address(node) is not None]
+    on_each(exposed, weave.hide, "weave hide")
     return lab
 
 
 @pytest.fixture
 def exposed(lab, weave, overlay):
     """`weave expose` on all three hosts."""
-    return {name: weave.expose(node) for name, node in lab.nodes.items()}
+    return weave.expose_all(list(lab.nodes.values()))
 
 
 @claim("W1")
@@ -60,11 +62,24 @@ def test_W1_connections_use_fastdp_with_mtu_1376(node, weave, overlay, record_pr
 @claim("W2")
 def test_W2_router_reports_three_peers_six_connections_and_ipam_ready(node, weave, overlay, weave_containers):
     status = wait.until(lambda: weave.status(node), f"weave status on {node.name} to show IPAM ready",
-                        timeout=120, interval=3,
+                        timeout=timeouts().weave_ipam, interval=3,
                         accept=lambda s: s.sections.get("ipam", {}).get("Status") == "ready" and s.peers == 3
                         and s.established_connections == 6)
     assert status.sections["ipam"]["Range"] == "10.32.0.0/12"
     assert status.sections["proxy"]["Address"] == "unix:///var/run/weave/weave.sock"
+
+
+def test_the_router_endpoint_reports_what_weave_status_prints(u1, weave, overlay):
+    """The lab reads weave's state from the router's endpoint, not through the CLI (which starts a
+    weaveexec container per call): once per run, the two must print the same text."""
+    texts = {}
+    for sub in ("", "connections"):
+        texts[sub] = wait.until(
+            lambda sub=sub: (weave.cli(u1, f"status {sub}").stdout.strip(), weave.report(u1, sub).strip()),
+            f"`weave status {sub}` and {weave_ops.STATUS_ENDPOINT}/{sub} to print the same on u1",
+            timeout=timeouts().weave_command, interval=5, accept=lambda pair: pair[0] == pair[1] != "")[0]
+    assert parse.weave_status(texts[""]).peers == 3
+    assert [c.state for c in parse.weave_connections(texts["connections"])].count("established") == 2
 
 
 @claim("W3")

@@ -14,8 +14,7 @@ URL_BY_NAME = f"http://{SERVICE}.service.dc1.consul:{SERVICE_PORT}"
 
 @pytest.fixture(scope="module")
 def exposed_overlay(lab, weave, overlay):
-    for node in lab.nodes.values():
-        weave.expose(node)
+    weave.expose_all(list(lab.nodes.values()))
     return overlay
 
 
