@@ -78,8 +78,12 @@ def _up(lab: lifecycle.Lab, args) -> int:
 
 
 def _provision(lab: lifecycle.Lab, args) -> int:
+    def show(node: str, line: str) -> None:  # as Vagrant prints it, prefixed by node, all nodes at once
+        if line.strip():
+            print(line, flush=True)
+
     changed = False
-    for node, lines in sorted(lab.provision_stack().items()):
+    for node, lines in sorted(lab.provision_stack(on_line=show).items()):
         for line in lines:
             print(f"{node}: {line}")
             changed |= ": changed" in line

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from lab.node import Node
+from lab.settings import timeouts
 
 _WEAVE = "CHECKPOINT_DISABLE=1 weave"
 _NOMAD = "NOMAD_ADDR=http://{ip}:4646 nomad"
@@ -41,7 +42,7 @@ def collect(nodes: list[Node], dest: Path, console_prefix: str | None = None) ->
         for filename, command in COMMANDS.items():
             command = command.format(ip=node.hostonly_ip)
             try:
-                result = node.run(command, check=False, timeout=60)
+                result = node.run(command, check=False, timeout=timeouts().diagnostic_command)
                 text = f"$ {command}\n(exit {result.exit_status})\n{result.stdout}{result.stderr}"
             except Exception as e:  # noqa: BLE001 - a diagnostic must not hide the failure it documents
                 text = f"$ {command}\n(could not run: {e!r})\n"

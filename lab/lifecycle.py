@@ -12,15 +12,16 @@ import subprocess
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab import artifacts, ownership, stage, topology, wait
+from lab import artifacts, ownership, provisioned, stage, topology, wait
 from lab.box import BoxCache
 from lab.libvirt_host import LibvirtHost, virsh
 from lab.node import CommandError, Node, SshEndpoint
-from lab.settings import Settings
+from lab.parallel import on_each
+from lab.provisioned import ProvisioningIncomplete
+from lab.settings import Settings, timeouts, use_timeouts_for
 from lab.vagrant import VagrantLab
 
 
@@ -39,6 +40,8 @@ class LabState:
     profile: str = ""
     versions: dict[str, str] = field(default_factory=dict)
     stack: dict[str, dict] = field(default_factory=dict)
+    # What each node's last finished provisioning recorded (lab/provisioned.py).
+    provision_tokens: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def path(cls, settings: Settings) -> Path:
@@ -92,9 +95,11 @@ class Lab:
         for state in states.values():
             if not state.ready:
                 self.say(f"stack: {state.name} {state.version} {state.status}: {state.reason}")
-        stage.write(self.settings.state_dir / "stage", self.settings.root / "provision" / "stack",
-                    self.topology, self.profile, self.cache, states, self.settings.nomad_endpoint)
+        stage_root = stage.write(self.settings.state_dir / "stage", self.settings.root / "provision" / "stack",
+                                 self.topology, self.profile, self.cache, states, self.settings.nomad_endpoint)
         self._stack = states
+        self._tokens = provisioned.write_tokens(stage_root, self.topology.node_names,
+                                                provisioned.sources(self.settings.root, self.settings.topology_path))
         return states
 
     def up(self, created_by: str = "cli", one_by_one: bool = False) -> LabState:
@@ -128,7 +133,10 @@ class Lab:
                 for n in self.topology.nodes
             }
             state.libvirt_driver = self._libvirt_driver()
+            use_timeouts_for(state.provider, state.libvirt_driver)
             self._wait_reachable(state)
+            self._ensure_provisioned(state)
+            state.provision_tokens = dict(self._tokens)
             self._record_installed(state)
             state.up_seconds = round(time.monotonic() - started_at, 1)
             state.save(self.settings)
@@ -153,25 +161,53 @@ class Lab:
         domain = f"{self.topology.name}-{self.topology.nodes[0].name}"
         return ET.fromstring(virsh("dumpxml", domain).stdout).get("type")
 
-    def _wait_reachable(self, state: LabState) -> None:
-        nodes = self.nodes(state)
+    def _on_nodes(self, state: LabState, action, what: str) -> dict:
+        """action(node) on every node at once, over connections closed afterwards."""
+        nodes = list(self.nodes(state).values())
         try:
-            with ThreadPoolExecutor(len(nodes)) as pool:
-                list(pool.map(lambda n: wait.until(lambda: n.run("true").ok, f"SSH to {n.name}",
-                                                   timeout=120, retry_on=(OSError, EOFError, CommandError)),
-                              nodes.values()))
+            return on_each(nodes, action, what)
         finally:
-            for node in nodes.values():
+            for node in nodes:
                 node.close()
+
+    def _wait_reachable(self, state: LabState) -> None:
+        self._on_nodes(state, lambda n: wait.until(lambda: n.run("true").ok, f"SSH to {n.name}",
+                                                   timeout=timeouts().ssh, retry_on=(OSError, EOFError, CommandError)),
+                       "waiting for SSH")
+
+    def _ensure_provisioned(self, state: LabState) -> None:
+        """Provision again every node whose provisioning did not finish (Vagrant answers "already
+        provisioned" after a failed one); refuse the lab if that does not finish either."""
+        stale = self._unfinished(state, self._tokens)
+        if not stale:
+            return
+        self.say(f"lab: provisioning did not finish on {provisioned.describe(stale)}: provisioning again")
+        self.vagrant.provision(list(stale), on_line=lambda node, line: self.say(f"  [{node}] {line.strip()}"))
+        still = self._unfinished(state, self._tokens)
+        if still:
+            raise ProvisioningIncomplete(f"provisioning did not finish on {provisioned.describe(still)}, "
+                                         f"even after running it again; see {self.vagrant.log_path}")
+
+    def check_provisioned(self, state: LabState) -> None:
+        """Raise ProvisioningIncomplete unless every node's provisioning finished with this lab's inputs."""
+        if not state.provision_tokens:
+            raise ProvisioningIncomplete("the lab's state records no finished provisioning: "
+                                         "`python -m lab up` provisions it again")
+        stale = self._unfinished(state, state.provision_tokens)
+        if stale:
+            raise ProvisioningIncomplete(f"provisioning did not finish on {provisioned.describe(stale)}: "
+                                         "`python -m lab up` provisions those nodes again")
+
+    def _unfinished(self, state: LabState, expected: dict[str, str]) -> dict[str, str]:
+        found = self._on_nodes(state, provisioned.recorded, "reading the provisioning marker")
+        return provisioned.stale(found, expected)
 
     def _record_installed(self, state: LabState) -> None:
         """The versions the nodes' provisioning reports as installed (the profile says what was asked)."""
         installed: dict[str, set[str]] = {}
-        for node in self.nodes(state).values():
-            try:
-                out = node.run("grep -H . /etc/nomad-weave-lab/installed/* 2>/dev/null", check=False).stdout
-            finally:
-                node.close()
+        outputs = self._on_nodes(state, lambda n: n.run("grep -H . /etc/nomad-weave-lab/installed/* 2>/dev/null",
+                                                        check=False).stdout, "reading the installed versions")
+        for out in outputs.values():
             for line in out.splitlines():
                 path, _, version = line.partition(":")
                 installed.setdefault(Path(path).name, set()).add(version.strip())
@@ -188,19 +224,22 @@ class Lab:
             if name.startswith(stem):
                 virsh("vol-delete", name, "--pool", pool, check=False)
 
-    def provision_stack(self) -> dict[str, list[str]]:
-        """Stage the profile again and re-run the stack provisioners on every node.
-        Returns each node's component lines ("consul 1.8.7: unchanged", ...)."""
-        self.stage_stack()
-        output = self.vagrant.provision(["stack-files", "stack"])
-        lines: dict[str, list[str]] = {}
-        for match in re.finditer(r"^\s*(\S+): (\w+ \S+: (?:unchanged|changed.*))$", output, re.M):
-            lines.setdefault(match.group(1), []).append(match.group(2).strip())
+    def provision_stack(self, on_line: Callable[[str, str], None] | None = None) -> dict[str, list[str]]:
+        """Stage the profile again and run every provisioner again, on every node at once (they are
+        idempotent). Returns each node's component lines ("consul 1.8.7: unchanged", ...)."""
         state = self.state()
-        if state is not None:
-            state.stack = stage.as_json(self._stack)
-            self._record_installed(state)
-            state.save(self.settings)
+        if state is None:  # `vagrant up --provision` would create the machines
+            raise RuntimeError("the lab is not up (no .lab/state.json): `python -m lab up` provisions it")
+        self.stage_stack()
+        outputs = self.vagrant.provision(self.topology.node_names, on_line=on_line)
+        lines = {node: [m.group(1).strip() for m in re.finditer(r"^\s*\S+: (\w+ \S+: (?:unchanged|changed.*))$",
+                                                                 output, re.M)]
+                 for node, output in outputs.items()}
+        state.stack = stage.as_json(self._stack)
+        state.provision_tokens = dict(self._tokens)
+        self.check_provisioned(state)
+        self._record_installed(state)
+        state.save(self.settings)
         return lines
 
     # -- use -------------------------------------------------------------------------------

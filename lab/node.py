@@ -13,6 +13,7 @@ import paramiko
 import testinfra
 
 from lab import topology
+from lab.settings import timeouts
 
 
 @dataclass(frozen=True)
@@ -89,8 +90,11 @@ class Node:
     def host(self) -> testinfra.host.Host:
         return testinfra.get_host(f"paramiko://{self.name}", ssh_config=str(self.ssh_config_path), sudo=True)
 
-    def run(self, command: str, *, sudo: bool = True, check: bool = True, timeout: float = 180) -> CommandResult:
-        """Run a shell command on the node (as root unless sudo=False)."""
+    def run(self, command: str, *, sudo: bool = True, check: bool = True,
+            timeout: float | None = None) -> CommandResult:
+        """Run a shell command on the node (as root unless sudo=False), bounded by `timeout`
+        (default: settings.Timeouts.command)."""
+        timeout = timeouts().command if timeout is None else timeout
         wrapped = f"sudo -n -- sh -c {shlex.quote(command)}" if sudo else command
         with self._lock:  # one fabric connection serves one command at a time
             raw = self.connection.run(wrapped, hide=True, warn=True, timeout=timeout, in_stream=False)

@@ -18,13 +18,13 @@ class NodesFailed(RuntimeError):
 
 
 def on_each(nodes: Iterable, action: Callable[..., T], what: str) -> dict[str, T]:
-    """Run action(node) for every node in parallel and wait for all of them.
+    """Run action(node) for every node (a Node, or a node's name) in parallel and wait for all of them.
 
     Returns each node's result by name. If any failed, raises NodesFailed naming every node
     that failed and why (the others have finished by then), chained to the first error."""
     nodes = list(nodes)
     with ThreadPoolExecutor(max(1, len(nodes)), thread_name_prefix="lab-node") as pool:
-        futures = {node.name: pool.submit(action, node) for node in nodes}
+        futures = {getattr(node, "name", node): pool.submit(action, node) for node in nodes}
     errors = {name: f.exception() for name, f in futures.items() if f.exception() is not None}
     if errors:
         raise NodesFailed(what, errors) from next(iter(errors.values()))

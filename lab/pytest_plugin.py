@@ -21,8 +21,9 @@ from lab import topology as topology_mod
 from lab.claims import CLAIMS
 from lab.lifecycle import Lab, LabState
 from lab.node import Node
+from lab.provisioned import ProvisioningIncomplete
 from lab.report import diagnostics_name
-from lab.settings import DESTROY_POLICIES, NOMAD_ENDPOINTS, REUSE, Settings
+from lab.settings import DESTROY_POLICIES, NOMAD_ENDPOINTS, REUSE, Settings, use_timeouts_for
 
 
 def pytest_addoption(parser):
@@ -123,6 +124,7 @@ class LabSession:
         self.state = state
         self.brought_up = brought_up  # by this run (else it was up already and is tested as is)
         self.topology = topo
+        use_timeouts_for(state.provider, state.libvirt_driver)
         self._lab = Lab(settings, say=lambda _msg: None)
         self.nodes: dict[str, Node] = self._lab.nodes(state)
 
@@ -167,6 +169,10 @@ def _bring_up(config) -> LabState:
         if (run_dir / "brought-up").exists() and state is not None:
             return state
         if state is not None and settings.reuse in ("yes", "auto"):
+            verified = run_dir / "reused-lab-verified"
+            if not verified.exists():
+                _require_finished_provisioning(settings, state)
+                verified.write_text(state.created_by)
             return state
         if state is None and settings.reuse == "yes":
             pytest.fail("--lab-reuse: no lab is up (no .lab/state.json); run `python -m lab up`", pytrace=False)
@@ -186,6 +192,14 @@ def _bring_up(config) -> LabState:
                 raise
         (run_dir / "brought-up").write_text(state.created_by)
         return state
+
+
+def _require_finished_provisioning(settings: Settings, state: LabState) -> None:
+    """A lab whose provisioning did not finish is never tested (Vagrant's sentinel does not tell)."""
+    try:
+        Lab(settings, say=lambda _msg: None).check_provisioned(state)
+    except ProvisioningIncomplete as e:
+        pytest.fail(f"the lab that is up cannot be tested: {e}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,13 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import vagrant
 
+from lab.parallel import on_each
 from lab.settings import Settings
 
 # Vagrant redraws upload progress on one line thousands of times: kept out of the log.
@@ -67,20 +69,29 @@ class VagrantLab:
             except subprocess.CalledProcessError as e:
                 raise VagrantError(f"vagrant up failed (exit {e.returncode}); see {self.log_path}") from None
 
-    def provision(self, provision_with: list[str]) -> str:
-        """`vagrant provision --provision-with ...` on every machine; returns its output."""
-        output = self.settings.log_dir / "vagrant-provision.log"
-        output.unlink(missing_ok=True)
-        runner = vagrant.Vagrant(root=str(self.settings.root), env=self.env,
-                                 out_cm=vagrant.make_file_cm(str(output)), err_cm=vagrant.make_file_cm(str(output)))
-        try:
-            runner.provision(provision_with=provision_with)
-        except subprocess.CalledProcessError as e:
-            raise VagrantError(f"vagrant provision failed (exit {e.returncode}); see {output}") from None
-        finally:
-            with open(self.log_path, "a") as log:
-                log.write(output.read_text() if output.exists() else "")
-        return output.read_text()
+    def provision(self, machines: list[str], on_line: Callable[[str, str], None] | None = None) -> dict[str, str]:
+        """Run every provisioner again on running machines, all machines at once, and return each
+        one's output. `vagrant up --provision NAME` (one process per machine) rather than `vagrant
+        provision`: it ignores Vagrant's sentinel the same way and streams its output."""
+        log_lock = threading.Lock()
+
+        def one(name: str) -> str:
+            runner = vagrant.Vagrant(root=str(self.settings.root), env=self.env,
+                                     err_cm=vagrant.make_file_cm(str(self.log_path)))
+            lines = []
+            try:
+                for line in runner.up(vm_name=name, provider=self.settings.provider, provision=True,
+                                      stream_output=True):
+                    lines.append(line)
+                    with log_lock, open(self.log_path, "a") as log:
+                        log.write(_PROGRESS.sub("", line))
+                    if on_line:
+                        on_line(name, line.rstrip())
+            except subprocess.CalledProcessError as e:
+                raise VagrantError(f"provisioning {name} failed (exit {e.returncode}); see {self.log_path}") from None
+            return "".join(lines)
+
+        return on_each(machines, one, "vagrant provisioning")
 
     def status(self) -> dict[str, str]:
         return {s.name: s.state for s in self._vagrant.status()}

@@ -13,6 +13,7 @@ import pytest
 
 from lab import artifacts, wait
 from lab.article import WEAVE_RANGE
+from lab.settings import timeouts
 from lab.stack import consul, docker, nomad
 from lab.stack.weave import Weave
 
@@ -65,9 +66,10 @@ def consul_cluster(lab):
     lab.require("consul")
     for node in lab.nodes.values():
         wait.until(lambda node=node: consul.leader(node), f"consul on {node.name} to know a raft leader",
-                   timeout=300, interval=3)
+                   timeout=timeouts().consul_leader, interval=3)
         wait.until(lambda node=node: len(consul.catalog_service(node, "consul")) == len(lab.nodes),
-                   f"consul's catalog on {node.name} to list all {len(lab.nodes)} servers", timeout=120, interval=3)
+                   f"consul's catalog on {node.name} to list all {len(lab.nodes)} servers",
+                   timeout=timeouts().consul_catalog, interval=3)
     return lab
 
 

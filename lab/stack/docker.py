@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lab import parse, wait
 from lab.node import CommandResult, Node
+from lab.settings import timeouts
 from lab.stack.weave import PROXY_SOCKET
 
 BUSYBOX = "nomad-weave-lab/busybox:1"
@@ -19,10 +20,10 @@ def server_version(node: Node) -> str:
     return node.run("docker version --format '{{.Server.Version}}'").stdout.strip()
 
 
-def run_once(node: Node, image: str, *command: str, timeout: float = 180) -> CommandResult:
+def run_once(node: Node, image: str, *command: str) -> CommandResult:
     """`docker run --rm IMAGE COMMAND...` and its output."""
     argv = " ".join(shlex.quote(part) for part in command)
-    return node.run(f"docker run --rm {shlex.quote(image)} {argv}", timeout=timeout)
+    return node.run(f"docker run --rm {shlex.quote(image)} {argv}", timeout=timeouts().container_start)
 
 
 class ContainerGone(RuntimeError):
@@ -37,8 +38,9 @@ class Container:
     def __repr__(self) -> str:
         return f"{self.name}@{self.node.name}"
 
-    def exec(self, command: str, check: bool = True, timeout: float = 120) -> CommandResult:
-        return self.node.run(f"docker exec {self.name} sh -c {shlex.quote(command)}", check=check, timeout=timeout)
+    def exec(self, command: str, check: bool = True) -> CommandResult:
+        return self.node.run(f"docker exec {self.name} sh -c {shlex.quote(command)}", check=check,
+                             timeout=timeouts().container_command)
 
     def is_running(self) -> bool:
         result = self.node.run(f"docker inspect -f '{{{{.State.Running}}}}' {self.name}", check=False)
@@ -63,14 +65,14 @@ class Container:
     def ping(self, address, count: int = 3) -> parse.PingResult:
         """BusyBox `ping -c COUNT` from inside the container; the container must be running."""
         self.require_running()
-        result = self.exec(f"ping -c {count} -W 2 {address}", check=False, timeout=60)
+        result = self.exec(f"ping -c {count} -W 2 {address}", check=False)
         if "ping statistics" not in result.stdout:
             raise ContainerGone(f"ping in {self} did not run: {result.stderr.strip() or result.stdout.strip()}")
         return parse.ping(result.stdout)
 
     def http_get(self, url: str) -> CommandResult:
         self.require_running()
-        return self.exec(f"wget -q -T 5 -O - {shlex.quote(url)}", check=False, timeout=60)
+        return self.exec(f"wget -q -T 5 -O - {shlex.quote(url)}", check=False)
 
     def remove(self) -> None:
         self.node.run(f"docker rm -f {self.name}", check=False)
@@ -98,7 +100,8 @@ def start(
     for key, value in (env or {}).items():
         args += ["-e", f"{key}={value}"]
     args += [image, *command]
-    node.run(" ".join(shlex.quote(a) for a in args), timeout=300)
+    node.run(" ".join(shlex.quote(a) for a in args), timeout=timeouts().container_start)
     container = Container(node, name)
-    wait.until(container.is_running, f"container {container} to run", timeout=60, interval=1)
+    wait.until(container.is_running, f"container {container} to run", timeout=timeouts().container_start,
+               interval=1)
     return container

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lab import parse, templates, wait
-from lab.settings import NOMAD_ENDPOINTS
+from lab.settings import NOMAD_ENDPOINTS, timeouts
 from lab.stack import consul
 from lab.stack.weave import PROXY_SOCKET
 from lab.topology import Topology
@@ -93,9 +93,10 @@ def ready_nodes(node) -> int:
 def wait_ready(nodes) -> None:
     """Every server knows a leader and every client is ready (as Nomad's e2e suite waits)."""
     for node in nodes:
-        wait.until(lambda node=node: leader(node), f"nomad on {node.name} to know a leader", timeout=300, interval=3)
+        wait.until(lambda node=node: leader(node), f"nomad on {node.name} to know a leader",
+                   timeout=timeouts().nomad_leader, interval=3)
     wait.until(lambda: ready_nodes(nodes[0]) == len(nodes), f"{len(nodes)} nomad clients ready",
-               timeout=300, interval=3)
+               timeout=timeouts().nomad_clients, interval=3)
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class Nomad:
         _cli(node, f"job stop -purge {job_id}")
         wait.until(lambda: node.run(f"curl -s -o /dev/null -w '%{{http_code}}' "
                                     f"http://{node.hostonly_ip}:4646/v1/job/{job_id}").stdout == "404",
-                   f"job {job_id} to be purged", timeout=120, interval=3)
+                   f"job {job_id} to be purged", timeout=timeouts().nomad_job_purged, interval=3)
         _cli(node, "system gc")
 
     @contextlib.contextmanager
@@ -163,9 +164,11 @@ class Nomad:
         self.run_job(first, job_id, render_job(self.topo, self.hcl, job=job_id, service=service, **job))
         wanted = len(nodes)
         wait.until(lambda: self.status(first, job_id).summary.get(TASK, {}).get("Running") == wanted,
-                   f"job {job_id} to have {wanted} running allocations", timeout=600, interval=5)
+                   f"job {job_id} to have {wanted} running allocations", timeout=timeouts().nomad_job_running,
+                   interval=5)
         wait.until(lambda: len(consul.catalog_service(first, service)) == wanted,
-                   f"consul to list service {service} on {wanted} nodes", timeout=120, interval=3)
+                   f"consul to list service {service} on {wanted} nodes", timeout=timeouts().consul_catalog,
+                   interval=3)
         try:
             yield Deployment(job_id, service, self.placements(first, job_id))
         finally:

@@ -10,6 +10,7 @@ import pytest
 from lab import wait
 from lab.article import SERVICE_BODY, SERVICE_PORT
 from lab.claims import claim, stack_state
+from lab.settings import timeouts
 from lab.stack import consul, docker, host
 
 pytestmark = stack_state
@@ -27,7 +28,7 @@ def weave_driver_job(lab, nodes, nomad_cluster, consul_cluster, subnet_overlay):
 def resolve_all(node, service, count):
     return wait.until(lambda: host.resolve(node, f"{service}.service.dc1.consul"),
                       f"{service}.service.dc1.consul to resolve to {count} addresses on {node.name}",
-                      timeout=60, interval=3, accept=lambda found: len(found) == count)
+                      timeout=timeouts().dns, interval=3, accept=lambda found: len(found) == count)
 
 
 @claim("I8")
