@@ -117,11 +117,13 @@ def _diagnostics(lab: lifecycle.Lab, args) -> int:
     prefix = f"{lab.topology.name}-" if lab.settings.provider == "libvirt" else None
     nodes = lab.nodes()
     try:
-        dest = diagnostics.collect(list(nodes.values()), args.dest, console_prefix=prefix)
+        outcomes = diagnostics.collect(list(nodes.values()), args.dest, console_prefix=prefix)
     finally:
         for node in nodes.values():
             node.close()
-    print(f"diagnostics written to {dest}")
+    for outcome in outcomes:
+        print(outcome.summary())
+    print(f"diagnostics written to {args.dest}")
     return 0
 
 

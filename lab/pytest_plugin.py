@@ -254,9 +254,10 @@ def pytest_runtest_makereport(item, call):
     if report.failed and report.when in ("setup", "call") and isinstance(session, LabSession):
         dest = pytest_report.report_dir(item.config) / "diagnostics" / diagnostics_name(item.nodeid)
         prefix = f"{session.topology.name}-" if session.settings.provider == "libvirt" else None
-        diagnostics.collect(list(session.nodes.values()), dest, console_prefix=prefix)
+        outcomes = diagnostics.collect(list(session.nodes.values()), dest, console_prefix=prefix)
         report.user_properties.append(("diagnostics", str(dest)))
-        report.sections.append(("lab diagnostics", f"collected from every node into {dest}"))
+        report.sections.append(("lab diagnostics", f"collected from every node into {dest}\n"
+                                + "\n".join(o.summary() for o in outcomes)))
     return report
 
 
