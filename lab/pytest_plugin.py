@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from lab import artifacts, diagnostics, pytest_report
+from lab import artifacts, diagnostics, pytest_report, recorder
 from lab import topology as topology_mod
 from lab.claims import CLAIMS
 from lab.lifecycle import Lab, LabState
@@ -207,10 +207,19 @@ def lab(request) -> LabSession:
     """The running lab (brought up once per run)."""
     state = _bring_up(request.config)
     pytest_report.remember_lab(request.config, state)
+    recorder.start(pytest_report.report_dir(request.config) / pytest_report.REAL_OUTPUTS, _lab_versions(state))
     brought_up = (_run_dir(request.config) / "brought-up").exists()
     session = LabSession(request.config._lab_settings, state, request.config._lab_topology, brought_up)
     yield session
+    recorder.stop()
     session.close()
+
+
+def _lab_versions(state: LabState) -> dict[str, str]:
+    """What produced a recorded output: the versions the nodes run, and how they run."""
+    versions = {name: ",".join(c.get("installed") or [c["version"]])
+                for name, c in state.stack.items() if c.get("status") == "ready"}
+    return dict(versions, profile=state.profile, provider=state.provider, driver=state.libvirt_driver or "")
 
 
 @pytest.fixture(scope="session")

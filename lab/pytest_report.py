@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import pytest
 from lab import report
 
 LAB_FILE = "lab-state.json"
+REAL_OUTPUTS = "real-outputs"  # lab.recorder's folder in the report directory, one run's
 # What a report may show of the lab's state (not its SSH endpoints or key paths).
 _LAB_KEYS = ("provider", "profile", "versions", "stack", "libvirt_driver", "up_seconds", "created_by",
              "nomad_endpoint", "diagnostics_dir")
@@ -52,6 +54,7 @@ def pytest_configure(config):
     if getattr(config.option, "xmlpath", "") is None:  # junitxml is active and --junitxml was not given
         config.option.xmlpath = str(directory / "junit.xml")
     (directory / LAB_FILE).unlink(missing_ok=True)  # a previous run's
+    shutil.rmtree(directory / REAL_OUTPUTS, ignore_errors=True)
     config.pluginmanager.register(_Collector(config, directory), "lab-report-collector")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
-from lab import parse, templates
+from lab import parse, recorder, templates
 from lab.node import Node
 from lab.topology import Topology
 
@@ -35,7 +35,7 @@ def render_resolv_conf(topo: Topology) -> str:
 
 
 def raft_peers(node: Node) -> list[parse.RaftPeer]:
-    return parse.raft_peers(node.run("consul operator raft list-peers").stdout)
+    return parse.raft_peers(recorder.record("consul_raft_peers", node.run("consul operator raft list-peers")).stdout)
 
 
 def leader(node: Node) -> str | None:

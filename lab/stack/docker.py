@@ -5,7 +5,7 @@ import ipaddress
 import shlex
 from dataclasses import dataclass
 
-from lab import parse, wait
+from lab import parse, recorder, wait
 from lab.node import CommandResult, Node
 from lab.settings import timeouts
 from lab.stack.weave import PROXY_SOCKET
@@ -52,7 +52,7 @@ class Container:
 
     def addresses(self) -> dict[str, list[ipaddress.IPv4Interface]]:
         self.require_running()
-        return parse.ip_addrs(self.exec("ip -4 addr").stdout)
+        return parse.ip_addrs(recorder.record("ip_addrs_busybox", self.exec("ip -4 addr")).stdout)
 
     def weave_address(self) -> ipaddress.IPv4Interface | None:
         """The container's overlay address (ethwe0 with --net=weave, ethwe through the proxy)."""
@@ -68,7 +68,7 @@ class Container:
         result = self.exec(f"ping -c {count} -W 2 {address}", check=False)
         if "ping statistics" not in result.stdout:
             raise ContainerGone(f"ping in {self} did not run: {result.stderr.strip() or result.stdout.strip()}")
-        return parse.ping(result.stdout)
+        return parse.ping(recorder.record("ping_busybox", result).stdout)
 
     def http_get(self, url: str) -> CommandResult:
         self.require_running()

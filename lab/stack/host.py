@@ -4,14 +4,14 @@ from __future__ import annotations
 import ipaddress
 import shlex
 
-from lab import parse
+from lab import parse, recorder
 from lab.node import Node
 
 
 def ping(node: Node, address, count: int = 3, timeout_s: int = 2) -> parse.PingResult:
     """`ping -c COUNT ADDRESS` from the node; a ping that gets no answer is a result, not an error."""
     result = node.run(f"ping -n -c {count} -W {timeout_s} {shlex.quote(str(address))}", check=False)
-    return parse.ping(result.stdout)
+    return parse.ping(recorder.record("ping", result).stdout)
 
 
 def resolve(node: Node, name: str) -> list[ipaddress.IPv4Address]:
@@ -46,7 +46,7 @@ def hostname(node: Node) -> str:
 
 
 def addresses(node: Node) -> dict[str, list[ipaddress.IPv4Interface]]:
-    return parse.ip_addrs(node.run("ip -4 addr").stdout)
+    return parse.ip_addrs(recorder.record("ip_addrs", node.run("ip -4 addr")).stdout)
 
 
 def device_addresses(node: Node, device: str) -> list[ipaddress.IPv4Interface] | None:
@@ -57,7 +57,7 @@ def device_addresses(node: Node, device: str) -> list[ipaddress.IPv4Interface] |
     result = node.run(f"ip addr show dev {shlex.quote(device)}", check=False)
     if not result.ok:
         return None
-    return parse.ip_addrs(result.stdout).get(device, [])
+    return parse.ip_addrs(recorder.record("ip_addrs_device", result).stdout).get(device, [])
 
 
 def interface_of(node: Node, address) -> str | None:
@@ -69,7 +69,7 @@ def interface_of(node: Node, address) -> str | None:
 
 
 def routes(node: Node) -> list[parse.Route]:
-    return parse.routes(node.run("ip -4 route").stdout)
+    return parse.routes(recorder.record("routes", node.run("ip -4 route")).stdout)
 
 
 def default_route(node: Node) -> parse.Route | None:

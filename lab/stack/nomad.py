@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from lab import parse, templates, wait
+from lab import parse, recorder, templates, wait
 from lab.settings import NOMAD_ENDPOINTS, timeouts
 from lab.stack import consul
 from lab.stack.weave import PROXY_SOCKET
@@ -65,9 +65,11 @@ def render_job(
     )
 
 
-def _cli(node, args: str, check: bool = True) -> str:
+def _cli(node, args: str, check: bool = True, kind: str | None = None) -> str:
+    """`nomad ARGS` on the node; its output is kept as the run's sample of `kind` (lab.recorder)."""
     # Nomad's HTTP API listens on bind_addr, the host-only address (the article used -address too).
-    return node.run(f"NOMAD_ADDR=http://{node.hostonly_ip}:4646 nomad {args}", check=check).stdout
+    result = node.run(f"NOMAD_ADDR=http://{node.hostonly_ip}:4646 nomad {args}", check=check)
+    return (recorder.record(kind, result) if kind else result).stdout
 
 
 def _api(node, path: str):
@@ -75,11 +77,11 @@ def _api(node, path: str):
 
 
 def server_members(node) -> list[parse.ServerMember]:
-    return parse.nomad_server_members(_cli(node, "server members"))
+    return parse.nomad_server_members(_cli(node, "server members", kind="nomad_server_members"))
 
 
 def raft_peers(node) -> list[parse.RaftPeer]:
-    return parse.raft_peers(_cli(node, "operator raft list-peers"))
+    return parse.raft_peers(_cli(node, "operator raft list-peers", kind="nomad_raft_peers"))
 
 
 def leader(node) -> str | None:
@@ -138,7 +140,7 @@ class Nomad:
         _cli(node, f"job run -detach {path}")
 
     def status(self, node, job_id: str) -> parse.JobStatus:
-        return parse.nomad_job_status(_cli(node, f"job status {job_id}"))
+        return parse.nomad_job_status(_cli(node, f"job status {job_id}", kind="nomad_job_status"))
 
     def placements(self, node, job_id: str) -> list[Placement]:
         """Allocations meant to run, with the node they run on and their task container's name."""

@@ -12,7 +12,7 @@ import ipaddress
 import re
 import shlex
 
-from lab import parse, wait
+from lab import parse, recorder, wait
 from lab.node import CommandError, CommandResult, Node
 from lab.parallel import on_each
 from lab.settings import timeouts
@@ -48,7 +48,8 @@ class Weave:
         if sub not in STATUS_REPORTS:
             raise ValueError(f"unknown weave status report {sub!r} (one of {', '.join(STATUS_REPORTS[1:])})")
         url = f"{STATUS_ENDPOINT}/{sub}" if sub else STATUS_ENDPOINT
-        return node.run(f"curl -sS --fail --max-time 20 {url}").stdout
+        result = node.run(f"curl -sS --fail --max-time 20 {url}")
+        return recorder.record(f"weave_status_{sub}" if sub else "weave_status", result).stdout
 
     def is_running(self, node: Node) -> bool:
         """The router answers on its endpoint."""
@@ -72,11 +73,11 @@ class Weave:
         if default_subnet:
             args += ["--ipalloc-default-subnet", str(default_subnet)]
         args += [str(p) for p in peers]
-        return self.cli(node, " ".join(args)).stdout.strip()
+        return recorder.record("weave_launch", self.cli(node, " ".join(args))).stdout.strip()
 
     def expose(self, node: Node) -> ipaddress.IPv4Address:
         """`weave expose`: the address it gives the host's weave bridge (it prints it)."""
-        out = self.cli(node, "expose").stdout
+        out = recorder.record("weave_expose", self.cli(node, "expose")).stdout
         found = re.findall(r"\b(\d+\.\d+\.\d+\.\d+)(?:/\d+)?\b", out)
         if not found:
             raise ValueError(f"{node.name}: `weave expose` printed no address: {out!r}")
