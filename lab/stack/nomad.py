@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lab import parse, recorder, templates, wait
+from lab.parallel import on_each
 from lab.settings import NOMAD_ENDPOINTS, timeouts
 from lab.stack import consul
 from lab.stack.weave import PROXY_SOCKET
@@ -196,11 +197,13 @@ class Nomad:
             self._switch(nodes, before)
 
     def _switch(self, nodes, endpoints: dict[str, str]) -> None:
-        changed = False
-        for node in nodes:
-            if self.docker_endpoint(node) != endpoints[node.name]:
-                variant = AGENT_VARIANT.format(endpoint=endpoints[node.name])
-                node.run(f"install -m 0640 {variant} {AGENT_CONFIG} && systemctl restart nomad")
-                changed = True
-        if changed:
+        """Install each node's agent config variant and restart its agent, all nodes at once."""
+        def switch(node) -> bool:
+            if self.docker_endpoint(node) == endpoints[node.name]:
+                return False
+            variant = AGENT_VARIANT.format(endpoint=endpoints[node.name])
+            node.run(f"install -m 0640 {variant} {AGENT_CONFIG} && systemctl restart nomad")
+            return True
+
+        if any(on_each(nodes, switch, "switching nomad's docker endpoint").values()):
             wait_ready(list(nodes))

@@ -58,6 +58,12 @@ def test_current_nomad_agent_uses_the_docker_plugin_block():
     assert config["consul"]["address"] == "127.0.0.1:8500"
 
 
+@pytest.mark.parametrize("version", ["0.8.7", "1.11.3"])
+def test_nomad_collects_resource_stats_once_a_minute_not_every_second(version):
+    config = hcl.loads(nomad.render_agent_config(TOPO, "u3", version, nomad.DOCKER_SOCKET))
+    assert config["telemetry"] == {"collection_interval": "60s"}
+
+
 @pytest.mark.parametrize("version", ["0.8.7", "0.9.0", "1.11.3"])
 def test_nomad_never_removes_the_lab_images(version):
     # Nomad removes an image 3 minutes after its last task stops; the lab's test images are built
