@@ -70,9 +70,11 @@ class VagrantLab:
                 raise VagrantError(f"vagrant up failed (exit {e.returncode}); see {self.log_path}") from None
 
     def provision(self, machines: list[str], on_line: Callable[[str, str], None] | None = None) -> dict[str, str]:
-        """Run every provisioner again on running machines, all machines at once, and return each
-        one's output. `vagrant up --provision NAME` (one process per machine) rather than `vagrant
-        provision`: it ignores Vagrant's sentinel the same way and streams its output."""
+        """Run every provisioner again on running machines, all machines at once (`vagrant provision
+        NAME`, one process per machine), streaming their output; returns each machine's output.
+
+        Not `vagrant up --provision`: on a running domain vagrant-libvirt 0.11 provisions twice
+        (its action_up has Provision, and action_start calls action_provision when running)."""
         log_lock = threading.Lock()
 
         def one(name: str) -> str:
@@ -80,8 +82,9 @@ class VagrantLab:
                                      err_cm=vagrant.make_file_cm(str(self.log_path)))
             lines = []
             try:
-                for line in runner.up(vm_name=name, provider=self.settings.provider, provision=True,
-                                      stream_output=True):
+                # python-vagrant 1.0.0 (its last release) streams only up/reload; its streaming
+                # helper runs any subcommand the same way.
+                for line in runner._stream_vagrant_command(["provision", name]):
                     lines.append(line)
                     with log_lock, open(self.log_path, "a") as log:
                         log.write(_PROGRESS.sub("", line))
