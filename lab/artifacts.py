@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from lab.images import REF, normalise
+from lab.inputs import TOP, Fields, InputError, kind, load_yaml
 
 MANIFEST = Path(__file__).with_name("versions.yaml")
 COMPONENTS = ("docker", "weave", "consul", "nomad")
@@ -82,75 +83,181 @@ class Profile:
         return [a for c in self.components.values() if not only or c.name in only for a in c.artifacts]
 
 
-def load_profiles(path: Path = MANIFEST) -> dict[str, Profile]:
-    raw = yaml.safe_load(path.read_text())
-    key = raw["hashicorp_signing_key"]
-    merged: dict[str, dict] = {}
-
-    def resolve(name: str, seen: tuple[str, ...] = ()) -> dict:
-        if name in seen:
-            raise ArtifactError(f"{path}: profile {name} extends itself ({' -> '.join(seen + (name,))})")
-        if name not in raw["profiles"]:
-            raise ArtifactError(f"{path}: unknown profile {name!r}")
-        entry = dict(raw["profiles"][name])
-        parent = entry.pop("extends", None)
-        base = dict(resolve(parent, seen + (name,))) if parent else {}
-        base.update(entry)
-        return base
-
-    for name in raw["profiles"]:
-        merged[name] = resolve(name)
-    return {name: _profile(name, entry, key, path) for name, entry in merged.items()}
+def manifest_path() -> Path:
+    """lab/versions.yaml, or the file LAB_VERSIONS names."""
+    return Path(os.environ.get("LAB_VERSIONS") or MANIFEST)
 
 
-def profile(name: str, path: Path = MANIFEST) -> Profile:
-    profiles = load_profiles(path)
-    if name not in profiles:
-        raise ArtifactError(f"unknown profile {name!r}: use one of {', '.join(profiles)}")
-    return profiles[name]
+def load_profiles(path: Path | None = None) -> dict[str, Profile]:
+    """Every profile of the manifest, each checked (the first problem found is raised)."""
+    manifest = _Manifest(path or manifest_path())
+    return {name: manifest.profile(name) for name in manifest.names}
 
 
-def _profile(name: str, entry: dict, key: dict, path: Path) -> Profile:
-    missing = [c for c in COMPONENTS if c not in entry]
-    if missing:
-        raise ArtifactError(f"{path}: profile {name} lacks {', '.join(missing)}")
-    components = {c: _component(name, c, entry[c], path) for c in COMPONENTS}
-    return Profile(name, entry.get("description", ""), components, key)
+def profile(name: str, path: Path | None = None) -> Profile:
+    """One profile, checked with what it extends (a problem in another profile does not matter here)."""
+    manifest = _Manifest(path or manifest_path())
+    if name not in manifest.names:
+        manifest.fields().fail("profiles", f"unknown profile {name!r}: use one of {', '.join(manifest.names)}")
+    return manifest.profile(name)
 
 
-def _component(profile_name: str, name: str, entry: dict, path: Path) -> Component:
-    version = str(entry["version"])
-    where = f"{path}: profiles.{profile_name}.{name}"
-    artifacts: list[Artifact] = []
+class ManifestError(InputError, ArtifactError):
+    """lab/versions.yaml is unusable; the message names the file, the key path and the problem."""
+
+
+_PROFILE_NAME = re.compile(r"[a-z][a-z0-9-]*")
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+~_-]*")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_FINGERPRINT = re.compile(r"[0-9A-Fa-f]{40}")
+_URL = re.compile(r"https?://[^\s/]+/\S*")
+_DEB_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~_-]*\.deb")
+_DEB_PACKAGE = re.compile(r"[a-z0-9][a-z0-9.+-]+")
+_DEB_VERSION = re.compile(r"[0-9][A-Za-z0-9.+~:-]*")
+_SUITE = re.compile(r"[a-z][a-z0-9-]*")
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+# Keys of a component's entry, by its source; every component may carry a note.
+_SOURCE_KEYS = {
+    "box": {"version", "source"},
+    "hashicorp": {"version", "source", "sha256", "size"},
+    "debian": {"version", "source", "package", "package_version", "suite", "filename", "sha256", "size"},
+}
+_DEBIAN_REQUIRED = ("package", "package_version", "suite", "filename", "sha256")
+_COMPONENT_KEYS = {"nomad": {"hcl"}}
+_WEAVE_KEYS = {"version", "script", "images", "env"}
+
+
+class _Manifest:
+    """lab/versions.yaml, read strictly: unknown keys, wrong types and malformed values are refused."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        f = self.fields()
+        raw = f.mapping(load_yaml(path, "the version profiles", ManifestError), TOP,
+                        allowed={"hashicorp_signing_key", "profiles"}, required=("hashicorp_signing_key", "profiles"))
+        key = f.mapping(raw["hashicorp_signing_key"], "hashicorp_signing_key", allowed={"fingerprint", "url"},
+                        required=("fingerprint", "url"))
+        self.signing_key = {
+            "fingerprint": f.text(key["fingerprint"], "hashicorp_signing_key.fingerprint", _FINGERPRINT,
+                                  "a key fingerprint (40 hex digits)"),
+            "url": f.text(key["url"], "hashicorp_signing_key.url", _URL, "an http(s) URL"),
+        }
+        self.raw = f.mapping(raw["profiles"], "profiles")
+        if not self.raw:
+            f.fail("profiles", "names no profile")
+        for name in self.raw:
+            f.text(name, f"profiles.{name}", _PROFILE_NAME, "a profile name (lower-case letters, digits, dashes)")
+            f.mapping(self.raw[name], f"profiles.{name}")
+        self.names = list(self.raw)
+
+    def fields(self, context: str = "") -> Fields:
+        return Fields(self.path, ManifestError, context)
+
+    def chain(self, name: str) -> list[str]:
+        """The profile, what it extends, what that extends, ..."""
+        chain = [name]
+        while "extends" in self.raw[chain[-1]]:
+            where = f"profiles.{chain[-1]}.extends"
+            parent = self.fields().text(self.raw[chain[-1]]["extends"], where)
+            if parent not in self.raw:
+                self.fields().fail(where, f"unknown profile {parent!r} (profiles: {', '.join(self.names)})")
+            if parent in chain:
+                self.fields().fail(where, f"profile {chain[0]} extends itself ({' -> '.join([*chain, parent])})")
+            chain.append(parent)
+        return chain
+
+    def profile(self, name: str) -> Profile:
+        chain = self.chain(name)
+        merged: dict[str, tuple[str, object]] = {}  # key -> (the profile it comes from, its value)
+        for source in reversed(chain):
+            self.fields().mapping(self.raw[source], f"profiles.{source}", allowed={"extends", "description",
+                                                                                  *COMPONENTS})
+            merged.update((key, (source, value)) for key, value in self.raw[source].items() if key != "extends")
+        missing = [c for c in COMPONENTS if c not in merged]
+        if missing:
+            self.fields().fail(f"profiles.{name}", f"lacks {', '.join(missing)}"
+                                                   + (f" (also in {', '.join(chain[1:])})" if chain[1:] else ""))
+        components = {}
+        for component in COMPONENTS:
+            source, entry = merged[component]
+            context = " extends ".join(chain[:chain.index(source) + 1]) + ": " if source != name else ""
+            components[component] = _component(component, entry, f"profiles.{source}.{component}",
+                                               self.fields(context))
+        description = ""
+        if "description" in merged:
+            source, value = merged["description"]
+            description = self.fields().text(value, f"profiles.{source}.description")
+        return Profile(name, description, components, self.signing_key)
+
+
+def _component(name: str, entry: object, where: str, f: Fields) -> Component:
     if name == "weave":
-        script, images = entry["script"], entry["images"]
-        artifacts.append(Artifact(name, "script", version, script["source"], f"weave-{version}", script["url"],
-                                  script.get("sha256"), script.get("size")))
-        artifacts.append(Artifact(name, "images", version, images["source"], f"weave-images-{version}.tar",
-                                  refs=tuple(images["refs"])))
-    elif entry["source"] == "hashicorp":
+        return _weave(entry, where, f)
+    entry = f.mapping(entry, where, required=("version", "source"))
+    source = f.one_of(entry["source"], f"{where}.source", _SOURCE_KEYS)
+    f.mapping(entry, where, allowed=_SOURCE_KEYS[source] | _COMPONENT_KEYS.get(name, set()) | {"note"})
+    version = f.text(entry["version"], f"{where}.version", _VERSION, "a version (letters, digits, . + ~ _ -)")
+    pins = _pins(entry, where, f)
+    artifacts: list[Artifact] = []
+    if source == "hashicorp":
         filename = f"{name}_{version}_linux_amd64.zip"
         releases = os.environ.get("LAB_HASHICORP_RELEASES", HASHICORP_RELEASES)  # a mirror, or a test server
         artifacts.append(Artifact(name, "binary", version, "hashicorp", filename,
-                                  f"{releases}/{name}/{version}/{filename}",
-                                  entry.get("sha256"), entry.get("size")))
-    elif entry["source"] == "debian":
-        for required in ("package", "package_version", "suite", "filename", "sha256"):
-            if required not in entry:
-                raise ArtifactError(f"{where}: a debian artifact needs {required}")
-        artifacts.append(Artifact(name, "package", version, "debian", entry["filename"], sha256=entry["sha256"],
-                                  size=entry.get("size"),
-                                  debian={k: entry[k] for k in ("package", "package_version", "suite")}))
-    elif entry["source"] != "box":
-        raise ArtifactError(f"{where}: unknown source {entry['source']!r} (one of {', '.join(SOURCES)})")
-    for artifact in artifacts:
-        if artifact.source not in SOURCES:
-            raise ArtifactError(f"{where}: unknown source {artifact.source!r}")
-        if artifact.sha256 is not None and not (isinstance(artifact.sha256, str)
-                                                and re.fullmatch("[0-9a-f]{64}", artifact.sha256)):
-            raise ArtifactError(f"{where}: sha256 {artifact.sha256!r} is not 64 lowercase hex digits")
-    settings = {k: v for k, v in entry.items() if k not in ("version", "source", "script", "images")}
+                                  f"{releases}/{name}/{version}/{filename}", **pins))
+    elif source == "debian":
+        f.mapping(entry, where, required=_DEBIAN_REQUIRED)
+        debian = {
+            "package": f.text(entry["package"], f"{where}.package", _DEB_PACKAGE, "a Debian package name"),
+            "package_version": f.text(entry["package_version"], f"{where}.package_version", _DEB_VERSION,
+                                      "a Debian package version"),
+            "suite": f.text(entry["suite"], f"{where}.suite", _SUITE, "a Debian suite"),
+        }
+        filename = f.text(entry["filename"], f"{where}.filename", _DEB_FILE, "a .deb file name (no directory)")
+        artifacts.append(Artifact(name, "package", version, "debian", filename, debian=debian, **pins))
+    settings = {k: v for k, v in entry.items() if k not in ("version", "source")}
+    if name == "nomad":
+        f.mapping(entry, where, required=("hcl",))
+        f.one_of(entry["hcl"], f"{where}.hcl", (1, 2))
+    if "note" in entry:
+        f.text(entry["note"], f"{where}.note")
     return Component(name, version, tuple(artifacts), settings)
+
+
+def _weave(entry: object, where: str, f: Fields) -> Component:
+    entry = f.mapping(entry, where, allowed=_WEAVE_KEYS | {"note"}, required=("version", "script", "images"))
+    version = f.text(entry["version"], f"{where}.version", _VERSION, "a version (letters, digits, . + ~ _ -)")
+    script = f.mapping(entry["script"], f"{where}.script", allowed={"source", "url", "sha256", "size"},
+                       required=("source", "url"))
+    f.one_of(script["source"], f"{where}.script.source", ("url",))
+    url = f.text(script["url"], f"{where}.script.url", _URL, "an http(s) URL")
+    images = f.mapping(entry["images"], f"{where}.images", allowed={"source", "refs"}, required=("source", "refs"))
+    f.one_of(images["source"], f"{where}.images.source", ("images",))
+    refs = images["refs"]
+    if not isinstance(refs, list) or not refs:
+        f.fail(f"{where}.images.refs", f"must be a non-empty list of image references, got {kind(refs)}")
+    for i, ref in enumerate(refs):
+        f.text(ref, f"{where}.images.refs[{i}]", REF, "an image reference (name:tag or name:tag@sha256:<digest>)")
+        if normalise(ref) in map(normalise, refs[:i]):
+            f.fail(f"{where}.images.refs[{i}]", f"{ref!r} names an image listed before it")
+    env = f.mapping(entry.get("env", {}), f"{where}.env")
+    for key, value in env.items():
+        f.text(key, f"{where}.env.{key}", _ENV_NAME, "an environment variable name")
+        f.text(value, f"{where}.env.{key}")
+    script_pins = _pins(script, f"{where}.script", f)
+    artifacts = (Artifact("weave", "script", version, "url", f"weave-{version}", url, **script_pins),
+                 Artifact("weave", "images", version, "images", f"weave-images-{version}.tar", refs=tuple(refs)))
+    return Component("weave", version, artifacts, {k: v for k, v in entry.items() if k in ("env", "note")})
+
+
+def _pins(entry: dict, where: str, f: Fields) -> dict:
+    pins: dict = {}
+    if "sha256" in entry:
+        if not isinstance(entry["sha256"], str) or not _SHA256.fullmatch(entry["sha256"]):
+            f.fail(f"{where}.sha256", f"{entry['sha256']!r} is not 64 lowercase hex digits")
+        pins["sha256"] = entry["sha256"]
+    if "size" in entry:
+        pins["size"] = f.positive_int(entry["size"], f"{where}.size")
+    return pins
 
 
 def sha256_of(path: Path) -> str:

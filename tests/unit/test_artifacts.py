@@ -1,8 +1,10 @@
 """Version profiles, the artifact cache and its verification (no VM; only 127.0.0.1 traffic)."""
+import copy
 import functools
 import hashlib
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,7 +54,7 @@ def test_manifest_errors_name_the_place(tmp_path):
     raw["profiles"]["current"]["nomad"]["sha256"] = "abc"
     bad = tmp_path / "versions.yaml"
     bad.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ArtifactError, match=r"profiles\.current\.nomad: sha256 'abc' is not 64 lowercase hex digits"):
+    with pytest.raises(ArtifactError, match=r"versions\.yaml: profiles\.current\.nomad\.sha256: 'abc' is not 64 lo"):
         artifacts.load_profiles(bad)
 
 
@@ -69,8 +71,120 @@ def test_a_pin_that_is_not_64_lowercase_hex_digits_is_refused(tmp_path, pin):
     raw["profiles"]["article"]["nomad"]["sha256"] = pin
     bad = tmp_path / "versions.yaml"
     bad.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ArtifactError, match=r"profiles\.article\.nomad: sha256 .* is not 64 lowercase hex digits"):
+    with pytest.raises(ArtifactError, match=r"profiles\.article\.nomad\.sha256: .* is not 64 lowercase hex digits"):
         artifacts.load_profiles(bad)
+
+
+SHIPPED = yaml.safe_load(artifacts.MANIFEST.read_text())
+
+
+def manifest_variant(tmp_path, change) -> Path:
+    raw = copy.deepcopy(SHIPPED)
+    change(raw)
+    path = tmp_path / "versions.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _current(component):
+    return lambda r: r["profiles"]["current"][component]
+
+
+BAD_MANIFESTS = {
+    "a version YAML reads as a number": (lambda r: _current("nomad")(r).update(version=1.1),
+                                         "profiles.current.nomad.version: must be a string, got the number 1.1"),
+    "a list where a version belongs": (lambda r: _current("nomad")(r).update(version=["1", "11"]),
+                                       "profiles.current.nomad.version: must be a non-empty string, got a list"),
+    "a version with a trailing newline": (lambda r: _current("nomad")(r).update(version="1.11.3\n"),
+                                          "profiles.current.nomad.version: '1.11.3\\n' is not a version"),
+    "a version that climbs out of the cache": (lambda r: _current("consul")(r).update(version="../../etc"),
+                                               "profiles.current.consul.version: '../../etc' is not a version"),
+    "an unknown source": (lambda r: _current("consul")(r).update(source="ftp"),
+                          "profiles.current.consul.source: 'ftp' is not one of box, hashicorp, debian"),
+    "no source": (lambda r: _current("nomad")(r).pop("source"), "profiles.current.nomad.source: is required"),
+    "a misspelt pin": (lambda r: _current("nomad")(r).update(sha265="0" * 64),
+                       "profiles.current.nomad: unknown key(s) sha265"),
+    "a size that is a string": (lambda r: _current("consul")(r).update(size="34 MB"),
+                                "profiles.current.consul.size: must be a positive integer, got '34 MB'"),
+    "refs that are one string": (lambda r: _current("weave")(r)["images"].update(refs="weaveworks/weave:2.8.1"),
+                                 "profiles.current.weave.images.refs: must be a non-empty list of image references, "
+                                 "got the string"),
+    "a ref without a tag": (lambda r: _current("weave")(r)["images"]["refs"].__setitem__(0, "weaveworks/weave"),
+                            "profiles.current.weave.images.refs[0]: 'weaveworks/weave' is not an image reference"),
+    "a ref with a trailing newline": (
+        lambda r: _current("weave")(r)["images"]["refs"].__setitem__(0, "weaveworks/weave:2.8.1\n"),
+        "profiles.current.weave.images.refs[0]: 'weaveworks/weave:2.8.1\\n' is not an image reference"),
+    "a ref listed twice": (lambda r: _current("weave")(r)["images"]["refs"].append("docker.io/weaveworks/weave:2.8.1"),
+                           "profiles.current.weave.images.refs[3]: 'docker.io/weaveworks/weave:2.8.1' names an image "
+                           "listed before it"),
+    "a script URL that is not one": (lambda r: _current("weave")(r)["script"].update(url="weave"),
+                                     "profiles.current.weave.script.url: 'weave' is not an http(s) URL"),
+    "no images": (lambda r: _current("weave")(r).pop("images"), "profiles.current.weave.images: is required"),
+    "an env value that is a number": (lambda r: r["profiles"]["current-fork"]["weave"]["env"].update(WEAVE_MTU=1376),
+                                      "profiles.current-fork.weave.env.WEAVE_MTU: must be a string, got the number"),
+    "a Debian file name with a folder": (
+        lambda r: r["profiles"]["debian"]["consul"].update(filename="../consul.deb"),
+        "profiles.debian.consul.filename: '../consul.deb' is not a .deb file name (no directory)"),
+    "a Debian package without its name": (lambda r: r["profiles"]["debian"]["consul"].pop("package"),
+                                          "profiles.debian.consul.package: is required"),
+    "an unknown HCL version": (lambda r: _current("nomad")(r).update(hcl=3),
+                               "profiles.current.nomad.hcl: 3 is not one of 1, 2"),
+    "extends an unknown profile": (lambda r: r["profiles"]["debian"].update(extends="curent"),
+                                   "profiles.debian.extends: unknown profile 'curent'"),
+    "extends a list": (lambda r: r["profiles"]["debian"].update(extends=["current"]),
+                       "profiles.debian.extends: must be a non-empty string, got a list"),
+    "extends itself through another": (lambda r: r["profiles"]["current"].update(extends="debian"),
+                                       "profile current extends itself (current -> debian -> current)"),
+    "a profile without nomad": (lambda r: r["profiles"]["article"].pop("nomad"), "profiles.article: lacks nomad"),
+    "a component that is a string": (lambda r: r["profiles"]["current"].update(docker="20.10"),
+                                     "profiles.current.docker: must be a mapping, got the string '20.10'"),
+    "a profile name with a capital": (lambda r: r["profiles"].update(Newest=r["profiles"]["current"]),
+                                      "profiles.Newest: 'Newest' is not a profile name"),
+    "no profiles": (lambda r: r.update(profiles={}), "profiles: names no profile"),
+    "a short key fingerprint": (lambda r: r["hashicorp_signing_key"].update(fingerprint="72D7468F"),
+                                "hashicorp_signing_key.fingerprint: '72D7468F' is not a key fingerprint"),
+    "no signing key": (lambda r: r.pop("hashicorp_signing_key"), "hashicorp_signing_key: is required"),
+    "a description that is a list": (lambda r: r["profiles"]["article"].update(description=["a", "b"]),
+                                     "profiles.article.description: must be a non-empty string, got a list"),
+}
+
+
+@pytest.mark.parametrize("change, message", BAD_MANIFESTS.values(), ids=BAD_MANIFESTS.keys())
+def test_bad_manifest_is_refused_with_the_key_path_named(tmp_path, change, message):
+    bad = manifest_variant(tmp_path, change)
+    with pytest.raises(artifacts.ManifestError) as error:
+        artifacts.load_profiles(bad)
+    assert str(error.value).startswith(f"{bad}: ")
+    assert message in str(error.value)
+
+
+def test_an_error_in_an_extended_profile_names_the_profile_that_extends_it(tmp_path):
+    bad = manifest_variant(tmp_path, lambda r: _current("weave")(r)["images"].update(refs="weaveworks/weave:2.8.1"))
+    with pytest.raises(artifacts.ManifestError, match=r"versions\.yaml: debian extends current: "
+                                                      r"profiles\.current\.weave\.images\.refs: must be a non-empty"):
+        artifacts.profile("debian", bad)
+
+
+def test_a_broken_profile_does_not_stop_another_that_does_not_use_it(tmp_path):
+    bad = manifest_variant(tmp_path, lambda r: r["profiles"]["article"]["nomad"].update(version=0.87))
+    assert artifacts.profile("debian", bad).versions()["nomad"] == "1.11.3"
+    with pytest.raises(artifacts.ManifestError, match=r"profiles\.article\.nomad\.version: must be a string"):
+        artifacts.load_profiles(bad)
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    pin = "      sha256: 19dac5642a2ba5305e6ff8efee06a708d760ebe4d1cd7936bc3dc526f477dc12\n"
+    bad = tmp_path / "versions.yaml"
+    bad.write_text(artifacts.MANIFEST.read_text().replace(pin, pin + "      sha256: " + "0" * 64 + "\n"))
+    with pytest.raises(artifacts.ManifestError, match=r"versions\.yaml line \d+: duplicate key 'sha256' \(first at"):
+        artifacts.load_profiles(bad)
+
+
+def test_lab_versions_names_another_manifest(tmp_path, monkeypatch):
+    bad = manifest_variant(tmp_path, lambda r: _current("nomad")(r).update(hcl="two"))
+    monkeypatch.setenv("LAB_VERSIONS", str(bad))
+    with pytest.raises(artifacts.ManifestError, match=rf"^{re.escape(str(bad))}: profiles\.current\.nomad\.hcl"):
+        artifacts.profile("current")
 
 
 # -- the cache ------------------------------------------------------------------------------
