@@ -7,6 +7,7 @@ was fetched and verified. Anything else is refused, with the reason, and nothing
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +20,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from lab.images import REF, normalise
 from lab.inputs import TOP, Fields, InputError, kind, load_yaml
@@ -268,6 +271,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+# How long a writer waits for another one to finish with the cache's index.
+LOCK_TIMEOUT = 600
+
+
+class CacheError(InputError, ArtifactError):
+    """The artifact cache's folder or index is unusable; the message names the file and the problem."""
+
+
 @dataclass(frozen=True)
 class CacheEntry:
     """What the cache can offer for one artifact."""
@@ -280,39 +291,46 @@ class CacheEntry:
 
 
 class Cache:
+    """The artifact cache, shared by every checkout and process of the machine.
+
+    Writers take a file lock on the index and replace it atomically. A file is moved into place
+    before its entry is written (and an old entry for that place is dropped before), so a crash
+    leaves at worst a file that no entry and no pin vouches for, which `fetch` removes; never an
+    entry that describes a file that is not there, or not that one."""
+
     def __init__(self, root: Path):
         self.root = root / "artifacts"
         self.index_path = self.root / "index.json"
+        self.lock_path = self.root / "index.json.lock"
 
     def path(self, artifact: Artifact) -> Path:
         return self.root / artifact.component / artifact.version / artifact.filename
-
-    def _index(self) -> dict:
-        return json.loads(self.index_path.read_text()) if self.index_path.exists() else {}
 
     def _key(self, artifact: Artifact) -> str:
         return str(self.path(artifact).relative_to(self.root))
 
     def check(self, artifact: Artifact, hint: str = "") -> CacheEntry:
+        recorded = self._index().get(self._key(artifact), {})
         path = self.path(artifact)
-        if not path.exists():
+        if not path.is_file():
+            if path.exists():
+                return CacheEntry(artifact, "refused", f"{path} is not a file: refusing it", path)
             how = hint or f"python -m lab fetch --component {artifact.component} on a machine that can download it"
             return CacheEntry(artifact, "missing", f"{artifact.label} is not in the cache {self.root}: {how}")
         actual = sha256_of(path)
-        recorded = self._index().get(self._key(artifact), {})
         expected = artifact.sha256 or recorded.get("sha256")
+        origin = "pinned in lab/versions.yaml" if artifact.sha256 else "recorded when it was fetched"
         if expected is None:
             return CacheEntry(artifact, "refused", f"{path} was not put there by `python -m lab fetch` "
                                                    "(no pinned or recorded sha256): refusing it", path)
         if actual != expected:
-            origin = "pinned in lab/versions.yaml" if artifact.sha256 else "recorded when it was fetched"
             return CacheEntry(artifact, "refused", f"{path} has sha256 {actual}, expected {expected} ({origin}): "
                                                    "refusing it; delete the file and fetch again", path)
         verified = recorded.get("verified") or "sha256 pinned in lab/versions.yaml"
         return CacheEntry(artifact, "ok", path=path, verified=verified)
 
     def add(self, artifact: Artifact, source_file: Path, verified: str) -> CacheEntry:
-        """Move a verified file into the cache (never over a refused one)."""
+        """Move a verified file into the cache."""
         actual = sha256_of(source_file)
         if artifact.sha256 and actual != artifact.sha256:
             raise ArtifactError(f"{artifact.label}: downloaded file has sha256 {actual}, "
@@ -320,14 +338,112 @@ class Cache:
         if artifact.size and source_file.stat().st_size != artifact.size:
             raise ArtifactError(f"{artifact.label}: downloaded {source_file.stat().st_size} bytes, "
                                 f"expected {artifact.size}; not cached")
-        target = self.path(artifact)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(source_file), target)
-        index = self._index()
-        index[self._key(artifact)] = {"sha256": actual, "verified": verified, "source": artifact.source,
-                                      "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        self.index_path.write_text(json.dumps(index, indent=2, sort_keys=True))
+        target, key = self.path(artifact), self._key(artifact)
+        with self._locked():
+            index = self._index()
+            if index.pop(key, None) is not None:
+                self._write_index(index)
+            self._mkdir(target.parent)
+            staged = target.with_name(f".{target.name}.{os.getpid()}.partial")
+            shutil.move(str(source_file), staged)
+            os.replace(staged, target)
+            index[key] = {"sha256": actual, "verified": verified, "source": artifact.source,
+                          "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            self._write_index(index)
         return self.check(artifact)
+
+    def remove_orphans(self, artifacts: list[Artifact]) -> list[Path]:
+        """Remove what an interrupted add left: a partial copy, or one of these artifacts' files
+        that no index entry and no pin vouches for. Returns what went."""
+        if not self._orphans(artifacts):
+            return []
+        with self._locked():  # no add is half done while the lock is held
+            orphans = self._orphans(artifacts)
+            for path in orphans:
+                path.unlink(missing_ok=True)
+        return orphans
+
+    def _orphans(self, artifacts: list[Artifact]) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        index = self._index()
+        found = sorted(self.root.glob("*/*/.*.partial"))
+        found += [self.path(a) for a in artifacts
+                  if not a.sha256 and self._key(a) not in index and self.path(a).is_file()]
+        return found
+
+    # -- the index, and the folders ---------------------------------------------------------
+    def _index(self) -> dict[str, dict]:
+        try:
+            text = self.index_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except NotADirectoryError:
+            raise CacheError(f"{_not_a_directory(self.index_path)}: is a file, so the artifact cache "
+                             f"{self.root} cannot be there (set LAB_CACHE_DIR to a directory)") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise CacheError(f"{self.index_path}: cannot read the artifact cache's index: "
+                             f"{getattr(e, 'strerror', None) or e}") from None
+        damaged = "the cache's index is damaged: delete it, and fetch again what the cache holds"
+        try:
+            index = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CacheError(f"{self.index_path}: not JSON ({e.msg}, line {e.lineno}): {damaged}") from None
+        if not isinstance(index, dict):
+            raise CacheError(f"{self.index_path}: {TOP}: must be a mapping of cached files, got {kind(index)}: "
+                             f"{damaged}")
+        for key, entry in index.items():
+            if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+                    and _SHA256.fullmatch(entry["sha256"])):
+                raise CacheError(f"{self.index_path}: {key}: must be a mapping with the file's sha256, "
+                                 f"got {kind(entry)}: {damaged}")
+            if not isinstance(entry.get("verified", ""), str):
+                raise CacheError(f"{self.index_path}: {key}.verified: must be a string, "
+                                 f"got {kind(entry['verified'])}: {damaged}")
+        return index
+
+    def _write_index(self, index: dict) -> None:
+        """Replace the index in one step: a reader sees the old one or the new one, never half."""
+        fd, tmp = tempfile.mkstemp(prefix=".index.json.", suffix=".tmp", dir=self.root)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(index, out, indent=2, sort_keys=True)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.index_path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self._mkdir(self.root)
+        lock = FileLock(self.lock_path, timeout=LOCK_TIMEOUT)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise CacheError(f"{self.lock_path}: another process has held the artifact cache for "
+                             f"{LOCK_TIMEOUT} s; try again when it is done") from None
+        except OSError as e:
+            raise CacheError(f"{self.lock_path}: cannot lock the artifact cache: {e.strerror}") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _mkdir(self, folder: Path) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except NotADirectoryError:
+            raise CacheError(f"{_not_a_directory(folder)}: is a file, so the artifact cache {self.root} "
+                             "cannot be there (set LAB_CACHE_DIR to a directory)") from None
+        except OSError as e:
+            raise CacheError(f"{e.filename or folder}: cannot write the artifact cache there: {e.strerror}") from None
+
+
+def _not_a_directory(path: Path) -> Path:
+    """The first of a path's ancestors that exists but is not a directory."""
+    return next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), path)
 
 
 # -- fetching ------------------------------------------------------------------------------
@@ -361,9 +477,15 @@ class Fetcher:
         self.from_dir = from_dir
 
     def fetch(self, only: tuple[str, ...] = (), sources: tuple[str, ...] = SOURCES) -> list[CacheEntry]:
-        """Fetch what is missing; refuse what is corrupt. Returns the state of every artifact."""
+        """Fetch what is missing; refuse what is corrupt. Returns the state of every artifact.
+
+        A problem with the cache itself is raised (an InputError); an artifact that cannot be had
+        is reported missing."""
+        wanted = self.profile.artifacts(only)
+        for orphan in self.cache.remove_orphans(wanted):
+            self.say(f"removed {orphan}: no index entry or pin vouched for it (an interrupted fetch left it)")
         results = []
-        for artifact in self.profile.artifacts(only):
+        for artifact in wanted:
             entry = self.cache.check(artifact)
             if entry.status == "missing" and artifact.source in sources:
                 with tempfile.TemporaryDirectory(prefix="nwl-fetch-") as tmp:
@@ -371,6 +493,8 @@ class Fetcher:
                         file, verified = self._get(artifact, Path(tmp))
                         entry = self.cache.add(artifact, file, verified)
                         self.say(f"fetched {artifact.label}: {verified}")
+                    except InputError:
+                        raise
                     except ArtifactError as e:
                         entry = CacheEntry(artifact, "missing", str(e))
             results.append(entry)

@@ -3,6 +3,7 @@ import copy
 import functools
 import hashlib
 import http.server
+import json
 import os
 import re
 import shutil
@@ -241,6 +242,99 @@ def test_download_with_wrong_checksum_never_enters_the_cache(tmp_path):
     with pytest.raises(ArtifactError, match=r"expected .* \(pinned in lab/versions\.yaml\); not cached"):
         cache.add(artifact, download, "x")
     assert not cache.path(artifact).exists()
+
+
+# -- the cache shared by processes, and interrupted ------------------------------------------
+
+ADDER = """
+import sys, time
+from pathlib import Path
+from lab.artifacts import Artifact, Cache
+
+root, me, own, shared = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+cache = Cache(root)
+work = root.parent / f"work-{me}"
+work.mkdir()
+while not (root.parent / "go").exists():  # both start adding at the same moment
+    time.sleep(0.005)
+names = [f"{me}-{i}" for i in range(own)] + [f"shared-{i}" for i in range(shared)]
+for name in names:
+    artifact = Artifact("weave", "script", name, "url", f"weave-{name}")  # unpinned: only the index vouches
+    download = work / name
+    download.write_text(f"#!/bin/sh\\n# {name}, from {me}\\n")
+    assert cache.add(artifact, download, f"test: added by {me}").status == "ok"
+"""
+
+
+def test_two_processes_adding_at_once_lose_nothing(tmp_path):
+    own, shared = 20, 5
+    adders = [subprocess.Popen([sys.executable, "-c", ADDER, str(tmp_path / "cache"), me, str(own), str(shared)],
+                               cwd=ROOT, stderr=subprocess.PIPE, text=True) for me in ("a", "b")]
+    (tmp_path / "go").touch()
+    for adder in adders:
+        assert adder.wait(timeout=120) == 0, adder.stderr.read()
+    cache = Cache(tmp_path / "cache")
+    names = [f"{me}-{i}" for me in ("a", "b") for i in range(own)] + [f"shared-{i}" for i in range(shared)]
+    entries = {name: cache.check(Artifact("weave", "script", name, "url", f"weave-{name}")) for name in names}
+    assert {name: e.status for name, e in entries.items()} == dict.fromkeys(names, "ok")
+    assert len(json.loads(cache.index_path.read_text())) == 2 * own + shared
+    for i in range(shared):  # the last writer's file, with the last writer's entry
+        content = entries[f"shared-{i}"].path.read_text()
+        assert entries[f"shared-{i}"].verified == f"test: added by {content.rsplit(' ', 1)[1].strip()}"
+
+
+@pytest.fixture
+def crash_after_the_move(monkeypatch):
+    """Stop Cache.add as a killed process would: its file moved in, its entry not yet written."""
+    real = Cache._write_index
+
+    def write_then_die(self, index):
+        if any(entry.get("verified") == "dies" for entry in index.values()):
+            raise KeyboardInterrupt("killed")
+        real(self, index)
+    monkeypatch.setattr(Cache, "_write_index", write_then_die)
+
+
+@pytest.mark.parametrize("earlier_entry", [False, True], ids=["first add", "over an earlier entry"])
+def test_an_interrupted_add_leaves_an_orphan_that_fetch_removes(tmp_path, release_server, crash_after_the_move,
+                                                                 earlier_entry):
+    root, url = release_server
+    (root / "weave").write_text("#!/bin/sh\n# the release\n")
+    artifact = Artifact("weave", "script", "9.9.9", "url", "weave-9.9.9", url=f"{url}/weave")
+    cache = Cache(tmp_path / "cache")
+    if earlier_entry:  # an entry whose file was deleted since: it must not vouch for the new file
+        (tmp_path / "old").write_text("#!/bin/sh\n# an older download\n")
+        cache.add(artifact, tmp_path / "old", "first")
+        cache.path(artifact).unlink()
+    (tmp_path / "download").write_text("#!/bin/sh\n# a download\n")
+    with pytest.raises(KeyboardInterrupt):
+        cache.add(artifact, tmp_path / "download", "dies")
+    assert cache.path(artifact).exists()  # the file is there, and no entry says anything about it
+    assert "not put there by `python -m lab fetch`" in cache.check(artifact).reason
+    said = []
+    profile = artifacts.Profile("t", "", {"weave": artifacts.Component("weave", "9.9.9", (artifact,), {})}, {})
+    entry = Fetcher(cache, profile, say=said.append).fetch()[0]
+    assert said[0] == (f"removed {cache.path(artifact)}: no index entry or pin vouched for it "
+                       "(an interrupted fetch left it)")
+    assert entry.status == "ok" and entry.path.read_text() == "#!/bin/sh\n# the release\n"
+
+
+def test_orphans_are_only_files_nothing_vouches_for(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    unpinned = Artifact("weave", "script", "9.9.9", "url", "weave-9.9.9")
+    recorded = Artifact("weave", "script", "9.9.8", "url", "weave-9.9.8")
+    by_pin = Artifact("weave", "script", "9.9.7", "url", "weave-9.9.7", sha256=hashlib.sha256(b"pinned\n").hexdigest())
+    other_profile = Artifact("weave", "script", "1.0.0", "url", "weave-1.0.0")
+    (tmp_path / "download").write_text("#!/bin/sh\n")
+    cache.add(recorded, tmp_path / "download", "test")
+    for artifact, content in ((unpinned, "#!/bin/sh\n"), (by_pin, "pinned\n"), (other_profile, "#!/bin/sh\n")):
+        cache.path(artifact).parent.mkdir(parents=True, exist_ok=True)
+        cache.path(artifact).write_text(content)
+    partial = cache.path(recorded).with_name(".weave-9.9.8.4242.partial")
+    partial.write_text("half a copy")
+    assert cache.remove_orphans([unpinned, recorded, by_pin]) == [partial, cache.path(unpinned)]
+    assert [cache.check(a).status for a in (recorded, by_pin)] == ["ok", "ok"]
+    assert cache.path(other_profile).exists()  # not among the artifacts asked about: left alone
 
 
 # -- fetch through a local release server ---------------------------------------------------
