@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from lab import artifacts, lifecycle, report
+from lab import artifacts, lifecycle, ownership, report, topology
 from lab.artifacts import ArtifactError
 from lab.settings import NOMAD_ENDPOINTS, Settings
 from lab.topology import TopologyError
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("prepare", help="check inputs and prepare the host (daemons, networks, box); start no VM")
     sub.add_parser("up", help="bring the three VMs up in parallel, with per-node progress")
     sub.add_parser("provision", help="stage the profile again and re-run the stack provisioners (idempotent)")
-    sub.add_parser("status", help="state of every node")
+    sub.add_parser("status", help="state of every node; while another checkout's lab is up, whose it is")
     ssh = sub.add_parser("ssh", help="open a shell on a node")
     ssh.add_argument("node")
     export = sub.add_parser("diagnostics", help="every node's state and logs into a folder (like kind export logs)")
@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(settings, pytest_args)
         if args.command in ("fetch", "versions"):
             return {"fetch": _fetch, "versions": _versions}[args.command](settings, args)
+        if args.command == "status" and _status_of_another_checkout(settings, topology.load(settings.topology_path)):
+            return 0
         lab = lifecycle.Lab(settings)
         return COMMANDS[args.command](lab, args)
     except (TopologyError, ValueError, ArtifactError) as e:
@@ -85,6 +87,18 @@ def _provision(lab: lifecycle.Lab, args) -> int:
             changed |= ": changed" in line
     print("changed" if changed else "nothing changed")
     return 0
+
+
+def _status_of_another_checkout(settings: Settings, topo: topology.Topology) -> bool:
+    """While another checkout's lab is up, say whose and where it is (this checkout has none)."""
+    owner = ownership.foreign_owner(topo.name, settings.root)
+    if owner is None:
+        return False
+    print(f"the {topo.name}-* lab on this machine is up and belongs to {owner.root} (pid {owner.pid}): "
+          f"{'; '.join(owner.evidence(topo.name))}")
+    print(f"this checkout ({settings.root}) has no lab of its own; "
+          f"`python -m lab status` in {owner.root} shows its nodes")
+    return True
 
 
 def _status(lab: lifecycle.Lab, args) -> int:

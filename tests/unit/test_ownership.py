@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import ownership
+from lab import lifecycle, ownership
+from lab.__main__ import main
 
 SLEEPER = "import time; print('ready', flush=True); time.sleep(60)"
 
@@ -126,3 +127,51 @@ def test_a_vm_of_another_lab_does_not_keep_this_one_alive(tmp_path, process, lab
     process(sys.executable, "-c", SLEEPER, "-name", f"guest={lab_name}x-u1,debug-threads=on")
     assert ownership.vm_processes(lab_name) == []
     ownership.check(lab_name, tmp_path / "b")
+
+
+# -- `python -m lab status`, on a process table of our making ---------------------------------
+
+def fake_proc(tmp_path, processes: dict[int, tuple[bytes, int]]) -> Path:
+    """A /proc holding only these processes: pid -> (command line, start time)."""
+    proc = tmp_path / "proc"
+    for pid, (cmdline, started) in processes.items():
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / "cmdline").write_bytes(cmdline)
+        (proc / str(pid) / "stat").write_text(f"{pid} (a command) S {' '.join(['0'] * 18)} {started} 0 0\n")
+    proc.mkdir(exist_ok=True)
+    return proc
+
+
+class LabConstructed(Exception):
+    """`status` went on to ask Vagrant and libvirt (which these tests never run)."""
+
+
+@pytest.fixture
+def cli_on_a_fake_machine(monkeypatch):
+    def no_lab(*args, **kwargs):
+        raise LabConstructed
+    monkeypatch.setattr(lifecycle, "Lab", no_lab)
+
+    def run(proc: Path, *argv: str) -> int:
+        monkeypatch.setattr(ownership, "PROC", proc)
+        return main(["--provider", "libvirt", *argv])
+    return run
+
+
+def test_status_says_whose_lab_is_up_while_another_checkout_owns_it(tmp_path, cli_on_a_fake_machine, capsys):
+    proc = fake_proc(tmp_path, {4242: (b"python3\0-m\0lab\0up\0", 777),
+                                5001: (b"qemu-system-x86_64\0-name\0guest=nwl-u1,debug-threads=on\0", 900),
+                                5002: (b"qemu-system-x86_64\0-name\0guest=nwl-u2,debug-threads=on\0", 901)})
+    write_owner("nwl", "/srv/other-checkout", 4242, started=777)  # the shipped topology's lab
+    assert cli_on_a_fake_machine(proc, "status") == 0
+    out = capsys.readouterr().out
+    assert ("the nwl-* lab on this machine is up and belongs to /srv/other-checkout (pid 4242): the process that "
+            "brought it up (pid 4242) runs; 2 VM process(es) of the lab run (pid 5001, 5002)") in out
+    assert "`python -m lab status` in /srv/other-checkout shows its nodes" in out
+    assert "not_created" not in out
+
+
+def test_status_of_a_lab_whose_owner_is_gone_asks_vagrant(tmp_path, cli_on_a_fake_machine):
+    write_owner("nwl", "/srv/other-checkout", 4242, started=777)
+    with pytest.raises(LabConstructed):  # nothing runs there: this checkout's own state is asked for
+        cli_on_a_fake_machine(fake_proc(tmp_path, {}), "status")
