@@ -8,8 +8,8 @@ from pathlib import Path
 
 from lab import artifacts, lifecycle, ownership, report, topology
 from lab.artifacts import ArtifactError
+from lab.inputs import InputError
 from lab.settings import NOMAD_ENDPOINTS, Settings
-from lab.topology import TopologyError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,8 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
     parser.add_argument("--provider", default="auto", help="virtualbox, libvirt or auto (default)")
     parser.add_argument("--topology", type=Path, help="topology file (default lab/topology.yaml)")
-    parser.add_argument("--profile", default=os.environ.get("LAB_PROFILE", "current"),
-                        help="version profile from lab/versions.yaml (default: $LAB_PROFILE or current)")
+    parser.add_argument("--profile", help="version profile from lab/versions.yaml (default: $LAB_PROFILE or "
+                                          "current; `versions` shows every profile unless one is named)")
     parser.add_argument("--nomad-endpoint", default="docker", choices=NOMAD_ENDPOINTS,
                         help="where Nomad's docker driver connects (weave-proxy: the article's section 5.3)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,18 +50,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        settings = Settings(provider=args.provider, topology_path=args.topology, profile=args.profile,
+        settings = Settings(provider=args.provider, topology_path=args.topology,
+                            profile=args.profile or os.environ.get("LAB_PROFILE") or "current",
                             nomad_endpoint=args.nomad_endpoint)
-        if args.command == "check":
-            return _check(settings, pytest_args)
+        topo = topology.load(settings.topology_path)  # every command checks it first, also those not using it
         if args.command in ("fetch", "versions"):
             return {"fetch": _fetch, "versions": _versions}[args.command](settings, args)
-        if args.command == "status" and _status_of_another_checkout(settings, topology.load(settings.topology_path)):
+        topo.require_provider(settings.provider)
+        if args.command == "check":
+            return _check(settings, pytest_args)
+        if args.command == "ssh":
+            topo.node(args.node)
+        if args.command == "status" and _status_of_another_checkout(settings, topo):
             return 0
         lab = lifecycle.Lab(settings)
         return COMMANDS[args.command](lab, args)
-    except (TopologyError, ValueError, ArtifactError) as e:
+    except (ValueError, ArtifactError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path given on the command line (a file where a folder belongs, ...)
+        print(f"error: {e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -115,7 +123,6 @@ def _status(lab: lifecycle.Lab, args) -> int:
 
 
 def _ssh(lab: lifecycle.Lab, args) -> int:
-    lab.topology.node(args.node)
     command = lab.vagrant.ssh_command(args.node)
     os.chdir(lab.settings.root)
     os.execvpe(command[0], command, lab.vagrant.env)
@@ -153,6 +160,8 @@ def _reap(lab: lifecycle.Lab, args) -> int:
 def _fetch(settings: Settings, args) -> int:
     """Fetch what is missing; refuse (exit 1) when a cached file fails its checksum."""
     profile = artifacts.profile(settings.profile)
+    if args.from_dir is not None and not args.from_dir.is_dir():
+        raise InputError(f"{args.from_dir}: not a directory (fetch --from DIR takes the files from a directory)")
     cache = artifacts.Cache(settings.cache_dir)
     fetcher = artifacts.Fetcher(cache, profile, from_dir=args.from_dir)
     entries = fetcher.fetch(only=tuple(args.component or ()))
@@ -169,8 +178,11 @@ def _fetch(settings: Settings, args) -> int:
 
 
 def _versions(settings: Settings, args) -> int:
+    """Every profile, or only the one named by --profile (or $LAB_PROFILE)."""
     cache = artifacts.Cache(settings.cache_dir)
-    for name, profile in artifacts.load_profiles().items():
+    named = args.profile or os.environ.get("LAB_PROFILE")
+    profiles = {named: artifacts.profile(named)} if named else artifacts.load_profiles()
+    for name, profile in profiles.items():
         print(f"{name}: {profile.description}")
         for component in profile.components.values():
             states = [cache.check(a).status for a in component.artifacts] or ["in the box"]
@@ -183,7 +195,8 @@ def _check(settings: Settings, pytest_args: list[str]) -> int:
     import subprocess
 
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--lab-provider", settings.provider,
-               "--lab-profile", settings.profile, "--lab-nomad-endpoint", settings.nomad_endpoint,
+               "--lab-topology", str(settings.topology_path), "--lab-profile", settings.profile,
+               "--lab-nomad-endpoint", settings.nomad_endpoint,
                "--lab-destroy", "always", *(pytest_args or ["-n", "3", "tests/connectivity", "tests/isolation"])]
     return subprocess.run(command, cwd=settings.root, check=False).returncode
 

@@ -379,8 +379,7 @@ class Cache:
         except FileNotFoundError:
             return {}
         except NotADirectoryError:
-            raise CacheError(f"{_not_a_directory(self.index_path)}: is a file, so the artifact cache "
-                             f"{self.root} cannot be there (set LAB_CACHE_DIR to a directory)") from None
+            raise self._blocked(self.index_path) from None
         except (OSError, UnicodeDecodeError) as e:
             raise CacheError(f"{self.index_path}: cannot read the artifact cache's index: "
                              f"{getattr(e, 'strerror', None) or e}") from None
@@ -435,15 +434,15 @@ class Cache:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except NotADirectoryError:
-            raise CacheError(f"{_not_a_directory(folder)}: is a file, so the artifact cache {self.root} "
-                             "cannot be there (set LAB_CACHE_DIR to a directory)") from None
+            raise self._blocked(folder) from None
         except OSError as e:
             raise CacheError(f"{e.filename or folder}: cannot write the artifact cache there: {e.strerror}") from None
 
-
-def _not_a_directory(path: Path) -> Path:
-    """The first of a path's ancestors that exists but is not a directory."""
-    return next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), path)
+    def _blocked(self, path: Path) -> CacheError:
+        """A file stands where one of the folders above `path` belongs."""
+        blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), path)
+        return CacheError(f"{blocker}: is a file, so the artifact cache {self.root} cannot be there "
+                          "(set LAB_CACHE_DIR to a directory)")
 
 
 # -- fetching ------------------------------------------------------------------------------
@@ -466,6 +465,10 @@ def _run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess
     return proc
 
 
+class SuppliedFileError(InputError, ArtifactError):
+    """A path given with `fetch --from` cannot be used as the file it should be."""
+
+
 class Fetcher:
     """Gets artifacts into the cache, each by its source's own verification."""
 
@@ -479,8 +482,8 @@ class Fetcher:
     def fetch(self, only: tuple[str, ...] = (), sources: tuple[str, ...] = SOURCES) -> list[CacheEntry]:
         """Fetch what is missing; refuse what is corrupt. Returns the state of every artifact.
 
-        A problem with the cache itself is raised (an InputError); an artifact that cannot be had
-        is reported missing."""
+        A problem with the cache itself or with a path given is raised (an InputError); an
+        artifact that cannot be had is reported missing."""
         wanted = self.profile.artifacts(only)
         for orphan in self.cache.remove_orphans(wanted):
             self.say(f"removed {orphan}: no index entry or pin vouched for it (an interrupted fetch left it)")
@@ -514,10 +517,7 @@ class Fetcher:
         """
         folder = self.from_dir
         offered = folder / artifact.filename
-        if not offered.exists():
-            raise ArtifactError(f"{artifact.label}: not in {folder}")
-        copy = tmp / artifact.filename
-        shutil.copyfile(offered, copy)
+        copy = self._copy_offered(artifact, tmp)
         lacking: list[str] = []
         if artifact.source == "hashicorp":
             sums = folder / self._sums_name(artifact)
@@ -539,6 +539,19 @@ class Fetcher:
                                 "machine and copy the whole cache instead")
         raise ArtifactError(f"{artifact.label}: nothing pinned to check {offered} against; "
                             "fetch it on a connected machine and copy the whole cache instead")
+
+    def _copy_offered(self, artifact: Artifact, tmp: Path) -> Path:
+        offered = self.from_dir / artifact.filename
+        if not offered.exists():
+            raise ArtifactError(f"{artifact.label}: not in {self.from_dir}")
+        if not offered.is_file():
+            raise SuppliedFileError(f"{offered}: is not a file, so it cannot be {artifact.label}")
+        copy = tmp / artifact.filename
+        try:
+            shutil.copyfile(offered, copy)
+        except OSError as e:
+            raise SuppliedFileError(f"{offered}: cannot read it: {e.strerror}") from None
+        return copy
 
     # hashicorp: zip + SHA256SUMS + detached signature by the pinned key
     @staticmethod

@@ -40,14 +40,19 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_yaml(path: Path, what: str, error: type[InputError] = InputError) -> Any:
-    """The parsed file; any problem reading or parsing it is one `error` naming the file and line."""
+def read_text(path: Path, what: str, error: type[InputError] = InputError) -> str:
+    """The file's text; a file that is not there, not a file or not UTF-8 is one `error` naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as e:
         raise error(f"cannot read {what} {path}: {e.strerror}") from None
     except UnicodeDecodeError as e:
         raise error(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def load_yaml(path: Path, what: str, error: type[InputError] = InputError) -> Any:
+    """The parsed file; any problem reading or parsing it is one `error` naming the file and line."""
+    text = read_text(path, what, error)
     try:
         return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as e:

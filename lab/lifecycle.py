@@ -18,10 +18,15 @@ from pathlib import Path
 
 from lab import artifacts, ownership, stage, topology, wait
 from lab.box import BoxCache
+from lab.inputs import InputError
 from lab.libvirt_host import LibvirtHost, virsh
 from lab.node import CommandError, Node, SshEndpoint
 from lab.settings import Settings
 from lab.vagrant import VagrantLab
+
+
+class LabStateError(InputError):
+    """.lab/state.json is damaged; the message names it and what removes it."""
 
 
 @dataclass
@@ -54,7 +59,13 @@ class LabState:
     @classmethod
     def load(cls, settings: Settings) -> LabState | None:
         path = cls.path(settings)
-        return cls(**json.loads(path.read_text())) if path.exists() else None
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as e:  # TypeError: not a mapping, or not these keys
+            raise LabStateError(f"{path}: not the state of a lab ({e}): `python -m lab reap` removes what a lab "
+                                "left, this file included") from None
 
 
 class Lab:

@@ -8,8 +8,6 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import vagrant
-
 from lab.settings import Settings
 
 # Vagrant redraws upload progress on one line thousands of times: kept out of the log.
@@ -22,6 +20,14 @@ class VagrantError(RuntimeError):
     pass
 
 
+def _python_vagrant():
+    """python-vagrant, imported when the lab runs Vagrant: on import it warns when vagrant is not on
+    PATH, a line commands that never use it (fetch, versions, report) should not print."""
+    import vagrant
+
+    return vagrant
+
+
 class VagrantLab:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -32,6 +38,7 @@ class VagrantLab:
         env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")
         env.setdefault("VAGRANT_BOX_UPDATE_CHECK_DISABLE", "1")
         self.env = env
+        vagrant = _python_vagrant()
         self._vagrant = vagrant.Vagrant(
             root=str(settings.root),
             env=env,
@@ -71,6 +78,7 @@ class VagrantLab:
         """`vagrant provision --provision-with ...` on every machine; returns its output."""
         output = self.settings.log_dir / "vagrant-provision.log"
         output.unlink(missing_ok=True)
+        vagrant = _python_vagrant()
         runner = vagrant.Vagrant(root=str(self.settings.root), env=self.env,
                                  out_cm=vagrant.make_file_cm(str(output)), err_cm=vagrant.make_file_cm(str(output)))
         try:
