@@ -243,6 +243,7 @@ def test_a_damaged_lab_state_is_named_not_a_traceback(tmp_path):
 # -- pytest's own options (a usage error there is pytest's exit status 4) ------------------------
 
 PYTEST_BAD = {
+    "--lab-reuse with another value": (["--lab-reuse=maybe"], {}, "ignored explicit argument 'maybe'"),
     "--lab-profile unknown": (["--lab-profile", "newest"], {}, "lab profile: "),
     "versions.yaml broken": (["--lab-profile", "current"], {"LAB_VERSIONS": "{tmp}/versions.yaml"},
                              "lab profile: {tmp}/versions.yaml: the file: must be a mapping, got a list"),

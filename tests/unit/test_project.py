@@ -1,11 +1,19 @@
-"""The project's own promises: CI runs the README's test command; the stand-in image says what
-the article's image said."""
+"""The project's own promises: CI runs the README's test command; the README's commands work as
+written; the stand-in image says what the article's image said."""
+import os
 import re
+import shlex
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
-from lab import article
+import pytest
+
+from lab import article, topology
 
 ROOT = Path(__file__).parents[2]
+pytest_plugins = ["pytester"]
 
 
 def readme_commands() -> list[str]:
@@ -30,3 +38,56 @@ def test_httpbackend_stand_in_answers_like_the_articles_image():
     script = (ROOT / "provision" / "images.sh").read_text()
     assert f'body="{article.SERVICE_BODY}"' in script
     assert f'"-p", "{article.SERVICE_PORT}"' in script
+
+
+def readme_pytest_lines() -> list[str]:
+    """Every pytest command line in the README's code blocks, without its comment."""
+    lines = []
+    for block in re.findall(r"```[a-z]*\n(.*?)```", (ROOT / "README.md").read_text(), re.S):
+        for line in block.splitlines():
+            command = line.split("  #", 1)[0].strip()
+            if command.split(" ", 1)[0] in ("pytest", ".venv/bin/pytest"):
+                lines.append(command)
+    return lines
+
+
+def test_the_readme_documents_every_form_of_lab_reuse():
+    lines = readme_pytest_lines()
+    assert "pytest --lab-reuse tests/connectivity" in lines
+    assert "pytest --lab-reuse=auto tests/isolation" in lines
+
+
+@pytest.mark.parametrize("line", readme_pytest_lines())
+def test_every_pytest_command_of_the_readme_runs_as_written(tmp_path, line):
+    """Collected only: no VM starts at collection. `...` in the README stands for more arguments.
+    --lab-report-dir=DIR is one word: before the lab's plugin is loaded, pytest would take a
+    separate DIR for a test path, and its rootdir from it."""
+    words = [word for word in shlex.split(line)[1:] if word != "..."]
+    proc = subprocess.run([sys.executable, "-m", "pytest", *words, "--collect-only", "-q", "-p", "no:cacheprovider",
+                           f"--lab-report-dir={tmp_path}"],
+                          cwd=ROOT, capture_output=True, text=True, check=False, timeout=300,
+                          env={**os.environ, "LAB_ROOT": str(tmp_path), "LAB_TOPOLOGY": str(topology.DEFAULT_PATH)})
+    assert proc.returncode in (0, 5), proc.stdout[-2000:] + proc.stderr
+    collected = [out for out in proc.stdout.splitlines() if "::" in out]
+    paths = [word for word in words if (ROOT / word).exists()]
+    assert collected and all(any(test.startswith(path) for path in paths or [""]) for test in collected)
+
+
+@pytest.mark.parametrize("args, reuse, paths", [
+    ([], "no", []),
+    (["--lab-reuse", "sub"], "yes", ["sub"]),
+    (["--lab-reuse=yes", "sub"], "yes", ["sub"]),
+    (["--lab-reuse=auto", "sub"], "auto", ["sub"]),
+    (["sub", "--lab-reuse"], "yes", ["sub"]),
+    (["--lab-reuse=no"], "no", []),
+])
+def test_lab_reuse_never_takes_the_test_path_as_its_value(pytester, monkeypatch, args, reuse, paths):
+    monkeypatch.setenv("LAB_ROOT", str(pytester.path))
+    monkeypatch.setenv("LAB_TOPOLOGY", str(topology.DEFAULT_PATH))
+    pytester.makeconftest(textwrap.dedent("""
+        def pytest_collection_finish(session):
+            print("reuse", session.config.getoption("lab_reuse"), "args", " ".join(session.config.args))
+    """))
+    (pytester.path / "sub").mkdir()
+    result = pytester.runpytest_subprocess("-p", "lab.pytest_plugin", "-p", "no:cacheprovider", "-s", *args)
+    result.stdout.fnmatch_lines([f"reuse {reuse} args {' '.join(paths) if paths else '*'}"])
