@@ -3,6 +3,7 @@ written; the stand-in image says what the article's image said."""
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,7 +24,7 @@ def readme_commands() -> list[str]:
 
 def test_readme_starts_with_the_two_commands():
     setup_and_run, tests = readme_commands()
-    assert setup_and_run.startswith("sudo scripts/setup-host.sh && ") and " -m lab " in setup_and_run
+    assert setup_and_run.startswith("scripts/setup-host.sh && ") and " -m lab " in setup_and_run
     assert " check" in setup_and_run
     assert "pytest -n 3" in tests
 
@@ -32,6 +33,69 @@ def test_ci_runs_the_readme_test_command():
     _, tests = readme_commands()
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(rf"^{re.escape(tests)}$", ci, re.M), f"{tests!r} is not a line of .ci/run"
+
+
+RECORDER = '#!/bin/sh\necho "${0##*/} $*" >>"$LOG"\n'
+
+
+@pytest.fixture
+def setup_host(tmp_path):
+    """scripts/setup-host.sh in a checkout of its own, on a PATH of stand-ins: it installs nothing."""
+    checkout = tmp_path / "checkout"
+    (checkout / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "setup-host.sh", checkout / "scripts")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "sh", "dirname", "cat", "grep", "env"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    (checkout / ".venv" / "bin").mkdir(parents=True)
+    stand_ins = {bin_dir / name: RECORDER for name in ("apt-get", "tee", "chmod", "rm")}
+    stand_ins[checkout / ".venv" / "bin" / "python"] = RECORDER
+    stand_ins[checkout / ".venv" / "bin" / "pip"] = RECORDER
+    stand_ins[bin_dir / "id"] = '#!/bin/sh\necho "$FAKE_UID"\n'
+    stand_ins[bin_dir / "dpkg-query"] = '#!/bin/sh\n[ -n "$INSTALLED" ] && echo "install ok installed"\n'
+    for path, script in stand_ins.items():
+        path.write_text(script)
+        path.chmod(0o755)
+
+    def run(uid: int, sudo: bool, installed: bool = False):
+        if sudo:
+            (bin_dir / "sudo").write_text(RECORDER + 'exec "$@"\n')
+            (bin_dir / "sudo").chmod(0o755)
+        log = tmp_path / "log"
+        log.write_text("")
+        proc = subprocess.run([str(bin_dir / "bash"), str(checkout / "scripts" / "setup-host.sh")],
+                              capture_output=True, text=True, check=False, timeout=60,
+                              env={"PATH": str(bin_dir), "LOG": str(log), "FAKE_UID": str(uid),
+                                   "INSTALLED": "1" if installed else ""})
+        return proc, log.read_text().splitlines()
+    return run
+
+
+def test_setup_host_installs_as_root_without_sudo(setup_host):
+    proc, ran = setup_host(uid=0, sudo=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "apt-get update -qq" in ran and any(line.startswith("apt-get install -y") for line in ran)
+    assert not any(line.startswith("sudo") for line in ran)
+    assert ran[-1].startswith("pip install")
+
+
+def test_setup_host_installs_through_sudo_as_a_user(setup_host):
+    proc, ran = setup_host(uid=1000, sudo=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "sudo apt-get update -qq" in ran
+    assert any(line.startswith("sudo env DEBIAN_FRONTEND=noninteractive apt-get install") for line in ran)
+    assert ran[-1].startswith("pip install") and not ran[-2].startswith("sudo")  # the venv is the user's
+
+
+def test_setup_host_without_root_or_sudo_says_what_to_do(setup_host):
+    proc, ran = setup_host(uid=1000, sudo=False)
+    assert proc.returncode == 1
+    assert "needs root, and sudo is not installed: run it as root" in proc.stderr
+    assert not any(line.startswith("apt-get") for line in ran)
+    proc, ran = setup_host(uid=1000, sudo=False, installed=True)  # nothing to install: no root needed
+    assert proc.returncode == 0, proc.stderr
+    assert ran == ["pip install --quiet --disable-pip-version-check -e .[dev]"]
 
 
 def test_httpbackend_stand_in_answers_like_the_articles_image():
