@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from lab import artifacts, lifecycle, ownership, report, topology
+from lab import artifacts, lifecycle, ownership, report, topology, trust
 from lab.artifacts import ArtifactError
 from lab.inputs import InputError
 from lab.settings import NOMAD_ENDPOINTS, Settings
@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="only this component (repeatable)")
     fetch.add_argument("--from", dest="from_dir", type=Path,
                        help="take the files from this directory (air-gapped pre-seeding) instead of downloading")
+    fetch.add_argument("--accept-unpinned", action="store_true",
+                       help="with --from: accept files nothing pins (a rebuild, a fork, a mirror's images) after "
+                            "checking what they are; recorded as supplied by the operator, unpinned")
     sub.add_parser("versions", help="the profiles, their versions, and what the cache holds for each")
     sub.add_parser("check", help="bring the lab up, check the article's claims, tear it down "
                                  "(what follows `check` goes to pytest)")
@@ -48,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         at = argv.index("check")
         argv, pytest_args = argv[:at + 1], [a for a in argv[at + 1:] if a != "--"]
     args = parser.parse_args(argv)
+    if args.command == "fetch" and args.accept_unpinned and args.from_dir is None:
+        parser.error("fetch --accept-unpinned takes the files from a directory: add --from DIR")
 
     try:
         settings = Settings(provider=args.provider, topology_path=args.topology,
@@ -163,7 +168,7 @@ def _fetch(settings: Settings, args) -> int:
     if args.from_dir is not None and not args.from_dir.is_dir():
         raise InputError(f"{args.from_dir}: not a directory (fetch --from DIR takes the files from a directory)")
     cache = artifacts.Cache(settings.cache_dir)
-    fetcher = artifacts.Fetcher(cache, profile, from_dir=args.from_dir)
+    fetcher = artifacts.Fetcher(cache, profile, from_dir=args.from_dir, accept_unpinned=args.accept_unpinned)
     entries = fetcher.fetch(only=tuple(args.component or ()))
     for entry in entries:
         detail = entry.verified if entry.status == "ok" else entry.reason
@@ -171,8 +176,7 @@ def _fetch(settings: Settings, args) -> int:
     refused = [e for e in entries if e.status == "refused"]
     missing = [e for e in entries if e.status == "missing"]
     if refused:
-        print(f"error: {len(refused)} cached file(s) failed verification; nothing was installed from them",
-              file=sys.stderr)
+        print(f"error: {len(refused)} file(s) refused (see above); nothing was installed from them", file=sys.stderr)
         return 1
     return 3 if missing else 0
 
@@ -185,9 +189,14 @@ def _versions(settings: Settings, args) -> int:
     for name, profile in profiles.items():
         print(f"{name}: {profile.description}")
         for component in profile.components.values():
-            states = [cache.check(a).status for a in component.artifacts] or ["in the box"]
+            states = [_cache_state(cache.check(a)) for a in component.artifacts] or ["in the box"]
             print(f"  {component.name:7} {component.version:8} {', '.join(states)}")
     return 0
+
+
+def _cache_state(entry: artifacts.CacheEntry) -> str:
+    caveat = trust.caveat(entry.trust)
+    return f"{entry.status}, {caveat}" if caveat else entry.status
 
 
 def _check(settings: Settings, pytest_args: list[str]) -> int:

@@ -3,7 +3,8 @@
 The cache holds one file per artifact, under <cache>/artifacts/<component>/<version>/, and an
 index recording each file's sha256 and how it was verified. A file is usable only if its
 sha256 matches the pin in versions.yaml, or (where nothing is pinned) what was recorded when it
-was fetched and verified. Anything else is refused, with the reason, and nothing is installed.
+was fetched and verified, or when the operator supplied it (`fetch --from DIR --accept-unpinned`).
+Anything else is refused, with the reason, and nothing is installed.
 """
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from filelock import FileLock, Timeout
 
+from lab import supplied
 from lab.images import REF, normalise
 from lab.inputs import TOP, Fields, InputError, kind, load_yaml
+from lab.trust import FIRST_USE, LABELS, OPERATOR, OPERATOR_DIFFERS, OPERATOR_UNPINNED, VERIFIED
 
 MANIFEST = Path(__file__).with_name("versions.yaml")
 COMPONENTS = ("docker", "weave", "consul", "nomad")
@@ -288,6 +292,7 @@ class CacheEntry:
     reason: str = ""
     path: Path | None = None
     verified: str = ""
+    trust: str = ""  # one of lab.trust.LABELS, "" where an older fetch did not record it
 
 
 class Cache:
@@ -318,8 +323,14 @@ class Cache:
             how = hint or f"python -m lab fetch --component {artifact.component} on a machine that can download it"
             return CacheEntry(artifact, "missing", f"{artifact.label} is not in the cache {self.root}: {how}")
         actual = sha256_of(path)
-        expected = artifact.sha256 or recorded.get("sha256")
-        origin = "pinned in lab/versions.yaml" if artifact.sha256 else "recorded when it was fetched"
+        trust = recorded.get("trust", "")
+        if trust in OPERATOR:  # the operator's file is held to what was recorded, pinned or not
+            expected, origin = recorded["sha256"], "recorded when the operator supplied it"
+            trust = _operator_trust(artifact, expected, path.stat().st_size)
+        else:
+            expected = artifact.sha256 or recorded.get("sha256")
+            origin = "pinned in lab/versions.yaml" if artifact.sha256 else "recorded when it was fetched"
+            trust = trust or (VERIFIED if artifact.sha256 else "")
         if expected is None:
             return CacheEntry(artifact, "refused", f"{path} was not put there by `python -m lab fetch` "
                                                    "(no pinned or recorded sha256): refusing it", path)
@@ -327,17 +338,18 @@ class Cache:
             return CacheEntry(artifact, "refused", f"{path} has sha256 {actual}, expected {expected} ({origin}): "
                                                    "refusing it; delete the file and fetch again", path)
         verified = recorded.get("verified") or "sha256 pinned in lab/versions.yaml"
-        return CacheEntry(artifact, "ok", path=path, verified=verified)
+        return CacheEntry(artifact, "ok", path=path, verified=verified, trust=trust)
 
-    def add(self, artifact: Artifact, source_file: Path, verified: str) -> CacheEntry:
-        """Move a verified file into the cache."""
+    def add(self, artifact: Artifact, source_file: Path, verified: str, trust: str = VERIFIED) -> CacheEntry:
+        """Move a verified file into the cache. Only an operator's file may differ from a pin."""
         actual = sha256_of(source_file)
-        if artifact.sha256 and actual != artifact.sha256:
-            raise ArtifactError(f"{artifact.label}: downloaded file has sha256 {actual}, "
-                                f"expected {artifact.sha256} (pinned in lab/versions.yaml); not cached")
-        if artifact.size and source_file.stat().st_size != artifact.size:
-            raise ArtifactError(f"{artifact.label}: downloaded {source_file.stat().st_size} bytes, "
-                                f"expected {artifact.size}; not cached")
+        if trust != OPERATOR_DIFFERS:
+            if artifact.sha256 and actual != artifact.sha256:
+                raise ArtifactError(f"{artifact.label}: downloaded file has sha256 {actual}, "
+                                    f"expected {artifact.sha256} (pinned in lab/versions.yaml); not cached")
+            if artifact.size and source_file.stat().st_size != artifact.size:
+                raise ArtifactError(f"{artifact.label}: downloaded {source_file.stat().st_size} bytes, "
+                                    f"expected {artifact.size}; not cached")
         target, key = self.path(artifact), self._key(artifact)
         with self._locked():
             index = self._index()
@@ -347,7 +359,7 @@ class Cache:
             staged = target.with_name(f".{target.name}.{os.getpid()}.partial")
             shutil.move(str(source_file), staged)
             os.replace(staged, target)
-            index[key] = {"sha256": actual, "verified": verified, "source": artifact.source,
+            index[key] = {"sha256": actual, "verified": verified, "trust": trust, "source": artifact.source,
                           "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             self._write_index(index)
         return self.check(artifact)
@@ -396,9 +408,10 @@ class Cache:
                     and _SHA256.fullmatch(entry["sha256"])):
                 raise CacheError(f"{self.index_path}: {key}: must be a mapping with the file's sha256, "
                                  f"got {kind(entry)}: {damaged}")
-            if not isinstance(entry.get("verified", ""), str):
-                raise CacheError(f"{self.index_path}: {key}.verified: must be a string, "
-                                 f"got {kind(entry['verified'])}: {damaged}")
+            for field_name in ("verified", "trust"):
+                if not isinstance(entry.get(field_name, ""), str):
+                    raise CacheError(f"{self.index_path}: {key}.{field_name}: must be a string, "
+                                     f"got {kind(entry[field_name])}: {damaged}")
         return index
 
     def _write_index(self, index: dict) -> None:
@@ -445,6 +458,15 @@ class Cache:
                           "(set LAB_CACHE_DIR to a directory)")
 
 
+def _operator_trust(artifact: Artifact, sha256: str, size: int) -> str:
+    """An operator's file against today's pins: it may have come to match one, or to differ from one."""
+    if artifact.sha256 == sha256:
+        return VERIFIED
+    if artifact.sha256 or (artifact.size and artifact.size != size):
+        return OPERATOR_DIFFERS
+    return OPERATOR_UNPINNED
+
+
 # -- fetching ------------------------------------------------------------------------------
 
 def _download(url: str, dest: Path) -> None:
@@ -465,25 +487,38 @@ def _run(command: list[str], what: str, **kwargs) -> subprocess.CompletedProcess
     return proc
 
 
+class Refused(ArtifactError):
+    """A file offered for the cache is not what it claims: it stays out, and is reported refused."""
+
+
 class SuppliedFileError(InputError, ArtifactError):
     """A path given with `fetch --from` cannot be used as the file it should be."""
+
+
+class Obtained(NamedTuple):
+    """A file ready for the cache, and how it was verified."""
+
+    file: Path
+    verified: str
+    trust: str = VERIFIED
 
 
 class Fetcher:
     """Gets artifacts into the cache, each by its source's own verification."""
 
     def __init__(self, cache: Cache, profile: Profile, say: Callable[[str], None] = print,
-                 from_dir: Path | None = None):
+                 from_dir: Path | None = None, accept_unpinned: bool = False):
         self.cache = cache
         self.profile = profile
         self.say = say
         self.from_dir = from_dir
+        self.accept_unpinned = accept_unpinned
 
     def fetch(self, only: tuple[str, ...] = (), sources: tuple[str, ...] = SOURCES) -> list[CacheEntry]:
         """Fetch what is missing; refuse what is corrupt. Returns the state of every artifact.
 
         A problem with the cache itself or with a path given is raised (an InputError); an
-        artifact that cannot be had is reported missing."""
+        artifact that cannot be had is reported missing, a file that is not what it claims refused."""
         wanted = self.profile.artifacts(only)
         for orphan in self.cache.remove_orphans(wanted):
             self.say(f"removed {orphan}: no index entry or pin vouched for it (an interrupted fetch left it)")
@@ -493,52 +528,24 @@ class Fetcher:
             if entry.status == "missing" and artifact.source in sources:
                 with tempfile.TemporaryDirectory(prefix="nwl-fetch-") as tmp:
                     try:
-                        file, verified = self._get(artifact, Path(tmp))
-                        entry = self.cache.add(artifact, file, verified)
-                        self.say(f"fetched {artifact.label}: {verified}")
+                        got = self._get(artifact, Path(tmp))
+                        entry = self.cache.add(artifact, got.file, got.verified, got.trust)
+                        self.say(f"fetched {artifact.label}: {got.verified}")
                     except InputError:
                         raise
+                    except Refused as e:
+                        entry = CacheEntry(artifact, "refused", str(e))
                     except ArtifactError as e:
                         entry = CacheEntry(artifact, "missing", str(e))
             results.append(entry)
         return results
 
-    def _get(self, artifact: Artifact, tmp: Path) -> tuple[Path, str]:
+    def _get(self, artifact: Artifact, tmp: Path) -> Obtained:
         if self.from_dir is not None:
-            return self._from_dir(artifact, tmp)
+            copy = self._copy_offered(artifact, tmp)
+            return self._from_operator(artifact, copy) if self.accept_unpinned else self._from_dir(artifact, copy)
         return {"hashicorp": self._hashicorp, "url": self._url, "images": self._images,
                 "debian": self._debian}[artifact.source](artifact, tmp)
-
-    def _from_dir(self, artifact: Artifact, tmp: Path) -> tuple[Path, str]:
-        """Pre-seeding an air-gapped cache: the same checks as a download, on files at hand.
-
-        Downloads nothing: a HashiCorp zip is checked against the signed SHA256SUMS only if the
-        sums, their signature and HashiCorp's key are all in the folder; otherwise it needs a pin.
-        """
-        folder = self.from_dir
-        offered = folder / artifact.filename
-        copy = self._copy_offered(artifact, tmp)
-        lacking: list[str] = []
-        if artifact.source == "hashicorp":
-            sums = folder / self._sums_name(artifact)
-            signature = folder / self._signature_name(artifact)
-            key = next((folder / name for name in HASHICORP_KEY_FILES if (folder / name).is_file()), None)
-            lacking = [path.name for path in (sums, signature) if not path.is_file()]
-            if key is None:
-                lacking.append(f"HashiCorp's public key ({' or '.join(HASHICORP_KEY_FILES)})")
-            if not lacking:
-                verified = self._verify_hashicorp(artifact, copy, sums, signature, key)
-                return copy, f"{verified} (copied from {folder}, key from {key.name})"
-        if artifact.sha256:
-            unchecked = f"; signature not checked: {folder} lacks {', '.join(lacking)}" if lacking else ""
-            return copy, f"sha256 pinned in lab/versions.yaml (copied from {folder}{unchecked})"
-        if lacking:
-            raise ArtifactError(f"{artifact.label}: cannot verify {offered}: no sha256 pinned in lab/versions.yaml, "
-                                f"and {folder} lacks {', '.join(lacking)} to check it against the signed "
-                                f"{self._sums_name(artifact)}; put them next to it, or fetch it on a connected "
-                                "machine and copy the whole cache instead")
-        raise ArtifactError(f"{artifact.label}: nothing pinned to check {offered} against; "
-                            "fetch it on a connected machine and copy the whole cache instead")
 
     def _copy_offered(self, artifact: Artifact, tmp: Path) -> Path:
         offered = self.from_dir / artifact.filename
@@ -553,6 +560,70 @@ class Fetcher:
             raise SuppliedFileError(f"{offered}: cannot read it: {e.strerror}") from None
         return copy
 
+    def _from_dir(self, artifact: Artifact, copy: Path) -> Obtained:
+        """Pre-seeding an air-gapped cache: the same checks as a download, on files at hand.
+
+        Downloads nothing: a HashiCorp zip is checked against the signed SHA256SUMS only if the
+        sums, their signature and HashiCorp's key are all in the folder; otherwise it needs a pin.
+        """
+        folder = self.from_dir
+        offered = folder / artifact.filename
+        lacking, signed_sums = self._signed_sums_at_hand(artifact)
+        if signed_sums:
+            sums, signature, key = signed_sums
+            verified = self._verify_hashicorp(artifact, copy, sums, signature, key)
+            return Obtained(copy, f"{verified} (copied from {folder}, key from {key.name})")
+        if artifact.sha256:
+            unchecked = f"; signature not checked: {folder} lacks {', '.join(lacking)}" if lacking else ""
+            return Obtained(copy, f"sha256 pinned in lab/versions.yaml (copied from {folder}{unchecked})")
+        if lacking:
+            raise ArtifactError(f"{artifact.label}: cannot verify {offered}: no sha256 pinned in lab/versions.yaml, "
+                                f"and {folder} lacks {', '.join(lacking)} to check it against the signed "
+                                f"{self._sums_name(artifact)}; put them next to it, or fetch it on a connected "
+                                "machine and copy the whole cache instead")
+        raise ArtifactError(f"{artifact.label}: nothing pinned to check {offered} against; "
+                            "fetch it on a connected machine and copy the whole cache instead "
+                            "(or take it as it is with --accept-unpinned)")
+
+    def _signed_sums_at_hand(self, artifact: Artifact) -> tuple[list[str], tuple[Path, Path, Path] | None]:
+        """For a HashiCorp zip in --from DIR: what DIR lacks to check it, or the sums, signature and key."""
+        if artifact.source != "hashicorp":
+            return [], None
+        folder = self.from_dir
+        sums = folder / self._sums_name(artifact)
+        signature = folder / self._signature_name(artifact)
+        key = next((folder / name for name in HASHICORP_KEY_FILES if (folder / name).is_file()), None)
+        lacking = [path.name for path in (sums, signature) if not path.is_file()]
+        if key is None:
+            lacking.append(f"HashiCorp's public key ({' or '.join(HASHICORP_KEY_FILES)})")
+        return lacking, None if lacking else (sums, signature, key)
+
+    def _from_operator(self, artifact: Artifact, copy: Path) -> Obtained:
+        """--accept-unpinned: a file nothing vouches for (a rebuild, a fork, a mirror's images) is
+        taken if it is what it claims to be, and recorded as the operator's. Where a pin or
+        HashiCorp's signed sums do vouch for it, it is verified as usual."""
+        offered = self.from_dir / artifact.filename
+        try:
+            found = supplied.describe(artifact, copy)
+        except supplied.NotWhatItClaims as e:
+            raise Refused(f"refusing {offered}: {e}") from None
+        origin = f"copied from {self.from_dir}: {found}"
+        actual = sha256_of(copy)
+        if artifact.sha256 == actual:
+            return Obtained(copy, f"sha256 pinned in lab/versions.yaml ({origin})")
+        not_signed = ""
+        if not artifact.sha256 and self._signed_sums_at_hand(artifact)[1]:
+            try:
+                return self._from_dir(artifact, copy)
+            except ArtifactError as e:
+                not_signed = f"; HashiCorp's signed sums do not vouch for it: {e}"
+        trust = _operator_trust(artifact, actual, copy.stat().st_size)
+        pin = ""
+        if trust == OPERATOR_DIFFERS:
+            pin = f" (sha256 {artifact.sha256})" if artifact.sha256 else f" ({artifact.size} bytes)"
+        return Obtained(copy, f"{LABELS[trust]}{pin}, accepted with --accept-unpinned: sha256 {actual} recorded "
+                              f"({origin}){not_signed}", trust)
+
     # hashicorp: zip + SHA256SUMS + detached signature by the pinned key
     @staticmethod
     def _sums_name(artifact: Artifact) -> str:
@@ -562,15 +633,15 @@ class Fetcher:
     def _signature_name(cls, artifact: Artifact) -> str:
         return f"{cls._sums_name(artifact)}.72D7468F.sig"
 
-    def _hashicorp(self, artifact: Artifact, tmp: Path) -> tuple[Path, str]:
+    def _hashicorp(self, artifact: Artifact, tmp: Path) -> Obtained:
         base = artifact.url.rsplit("/", 1)[0]
         sums, signature = self._sums_name(artifact), self._signature_name(artifact)
         for name in (artifact.filename, sums, signature):
             _download(f"{base}/{name}", tmp / name)
         key = tmp / "hashicorp.asc"  # no copy in the repo: from the manifest's URL, held to its fingerprint
         _download(self.profile.signing_key["url"], key)
-        return tmp / artifact.filename, self._verify_hashicorp(artifact, tmp / artifact.filename, tmp / sums,
-                                                               tmp / signature, key)
+        return Obtained(tmp / artifact.filename, self._verify_hashicorp(artifact, tmp / artifact.filename, tmp / sums,
+                                                                        tmp / signature, key))
 
     def _verify_hashicorp(self, artifact: Artifact, file: Path, sums: Path, signature: Path, key: Path) -> str:
         """file against the sums, the sums' signature against the key; the key must be the pinned one."""
@@ -582,13 +653,14 @@ class Fetcher:
                                 f"({listed.get(artifact.filename, 'not listed')})")
         return f"sha256 listed in {sums.name}, signed by {fingerprint}"
 
-    def _url(self, artifact: Artifact, tmp: Path) -> tuple[Path, str]:
+    def _url(self, artifact: Artifact, tmp: Path) -> Obtained:
         _download(artifact.url, tmp / artifact.filename)
         if artifact.sha256:
-            return tmp / artifact.filename, "sha256 pinned in lab/versions.yaml"
-        return tmp / artifact.filename, f"trust on first use: downloaded from {artifact.url}, sha256 recorded"
+            return Obtained(tmp / artifact.filename, "sha256 pinned in lab/versions.yaml")
+        return Obtained(tmp / artifact.filename, f"trust on first use: downloaded from {artifact.url}, sha256 recorded",
+                        FIRST_USE)
 
-    def _images(self, artifact: Artifact, tmp: Path) -> tuple[Path, str]:
+    def _images(self, artifact: Artifact, tmp: Path) -> Obtained:
         for ref in artifact.refs:
             _run(["docker", "pull", ref], f"pulling {ref}")
         out = tmp / artifact.filename
@@ -598,11 +670,12 @@ class Fetcher:
                 _run(["docker", "tag", ref, name], f"tagging {ref}")
         _run(["docker", "save", "-o", str(out), *names], f"saving {', '.join(names)}")
         pinned = sum("@sha256:" in ref for ref in artifact.refs)
-        return out, f"docker save of {len(names)} images ({pinned} pulled by digest), sha256 of the tar recorded"
+        return Obtained(out, f"docker save of {len(names)} images ({pinned} pulled by digest), sha256 of the tar "
+                             "recorded", VERIFIED if pinned == len(names) else FIRST_USE)
 
-    def _debian(self, artifact: Artifact, tmp: Path) -> tuple[Path, str]:
-        return apt_download(artifact, tmp), (f"Debian archive ({artifact.debian['suite']}, apt-verified) "
-                                             "and sha256 pinned in lab/versions.yaml")
+    def _debian(self, artifact: Artifact, tmp: Path) -> Obtained:
+        return Obtained(apt_download(artifact, tmp), (f"Debian archive ({artifact.debian['suite']}, apt-verified) "
+                                                      "and sha256 pinned in lab/versions.yaml"))
 
 
 def verify_signature(document: Path, signature: Path, key: Path, fingerprint: str) -> str:

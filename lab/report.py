@@ -24,6 +24,7 @@ from pathlib import Path
 
 import jinja2
 
+from lab import trust
 from lab.claims import CLAIMS, Claim
 from lab.inputs import TOP, Fields, InputError, kind, read_text
 
@@ -192,7 +193,8 @@ def claim_rows(run: dict) -> list[ClaimRow]:
 
 
 def components(meta: dict) -> list[dict]:
-    """Every component of the stack: name, version, and status installed/missing/refused (+ reason)."""
+    """Every component of the stack: name, version, status installed/missing/refused (+ reason), and
+    where its software came from when that is not a verified source (lab.trust)."""
     versions, stack = meta.get("versions") or {}, meta.get("stack") or {}
     names = [n for n in COMPONENTS if n in versions or n in stack] + sorted(
         (set(versions) | set(stack)) - set(COMPONENTS))
@@ -202,9 +204,17 @@ def components(meta: dict) -> list[dict]:
         status = entry.get("status", "unknown" if stack == {} else "missing")
         version = entry.get("version") or versions.get(name, "?")
         installed = ", ".join(entry.get("installed") or [])  # what the nodes report running
+        level = entry.get("trust", "") if status == "ready" else ""
         out.append({"name": name, "version": f"{version} (installed {installed})" if installed else version,
-                    "status": "installed" if status == "ready" else status, "reason": entry.get("reason", "")})
+                    "status": "installed" if status == "ready" else status, "reason": entry.get("reason", ""),
+                    "trust": level, "caveat": trust.caveat(level)})
     return out
+
+
+def _component_cell(component: dict) -> str:
+    """A component in the profiles' table: version, status, and its trust where that is a caveat."""
+    caveat = f" ({component['trust']})" if component["caveat"] else ""
+    return f"{component['version']} {component['status']}{caveat}"
 
 
 def profile_name(run: dict, fallback: str = "?") -> str:
@@ -266,8 +276,8 @@ def to_markdown(run: dict) -> str:
     stack = components(meta)
     if stack:
         lines += _table(["Component", "Version", "Status"],
-                        [[c["name"], c["version"], c["status"] + (f": {c['reason']}" if c["reason"] else "")]
-                         for c in stack]) + [""]
+                        [[c["name"], c["version"], c["status"] + (f", {c['caveat']}" if c["caveat"] else "")
+                          + (f": {c['reason']}" if c["reason"] else "")] for c in stack]) + [""]
     rows = [[r.claim.id, r.claim.section, r.claim.text, f"{SYMBOLS[r.verdict]} {r.verdict}",
              " ".join(f"{s.label} {SYMBOLS[s.verdict]}" for s in r.subjects), _notes_md(r, meta)]
             for r in claim_rows(run)]
@@ -372,7 +382,7 @@ def merge(paths: Iterable[Path | str]) -> str:
             ["run"] + [r.get("metadata", {}).get("finished", "?") for _, r in runs]]
     stacks = [{c["name"]: c for c in components(r.get("metadata", {}))} for _, r in runs]
     for comp in [n for n in COMPONENTS if any(n in s for s in stacks)]:
-        info.append([comp] + [f"{s[comp]['version']} {s[comp]['status']}" if comp in s else "?" for s in stacks])
+        info.append([comp] + [_component_cell(s[comp]) if comp in s else "?" for s in stacks])
     lines += _table([""] + names, info) + [""]
     per_run = [{row.claim.id: row for row in claim_rows(r)} for _, r in runs]
     ids = list(dict.fromkeys(cid for rows in per_run for cid in rows))

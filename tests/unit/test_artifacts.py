@@ -3,19 +3,22 @@ import copy
 import functools
 import hashlib
 import http.server
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from lab import artifacts, stage, topology
+from lab import artifacts, report, stage, topology
 from lab.artifacts import Artifact, ArtifactError, Cache, Fetcher
 
 ROOT = Path(__file__).parents[2]
@@ -566,3 +569,176 @@ def test_stage_installs_nothing_from_a_tampered_file(tampered_consul_cache, tmp_
     assert "consul 1.8.7: " in env and "refusing it" in env
     assert not (root / "u1" / "artifacts" / consul.filename).exists()
     assert not (root / "u1" / "config" / "consul.hcl").exists()
+
+
+# -- fetch --from DIR --accept-unpinned: builds nothing pins -----------------------------------
+
+CURRENT_REFS = ["weaveworks/weave:2.8.1", "weaveworks/weaveexec:2.8.1", "weaveworks/weavedb:latest"]
+
+
+def docker_save(path: Path, tags: list[str]) -> Path:
+    """A tar laid out as `docker save` writes it: manifest.json, one config and one layer per image."""
+    with tarfile.open(path, "w") as tar:
+        def add(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        manifest = []
+        for i, tag in enumerate(tags):
+            add(f"{i:064x}.json", b"{}")
+            add(f"layer{i}/layer.tar", b"")
+            manifest.append({"Config": f"{i:064x}.json", "RepoTags": [tag], "Layers": [f"layer{i}/layer.tar"]})
+        add("manifest.json", json.dumps(manifest).encode())
+    return path
+
+
+def hashicorp_zip(path: Path, member: str, content: bytes = b"\x7fELF a rebuilt binary") -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        info = zipfile.ZipInfo(member)
+        info.external_attr = 0o100755 << 16  # as HashiCorp's zips store it
+        archive.writestr(info, content)
+    return path
+
+
+@pytest.fixture
+def stick(tmp_path) -> Path:
+    """A folder of the operator's files for the current profile: a weave rebuild, its images (one
+    of them tagged as a mirror's `docker save` writes it), and a Nomad 1.11.3 rebuild."""
+    folder = tmp_path / "stick"
+    folder.mkdir()
+    (folder / "weave-2.8.1").write_text("#!/bin/sh\n# weave 2.8.1, rebuilt\n")
+    docker_save(folder / "weave-images-2.8.1.tar", ["docker.io/weaveworks/weave:2.8.1", *CURRENT_REFS[1:]])
+    hashicorp_zip(folder / "nomad_1.11.3_linux_amd64.zip", "nomad")
+    return folder
+
+
+def lab_fetch(tmp_path, *argv) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lab", "--profile", "current", *argv], capture_output=True, text=True,
+                          cwd=ROOT, check=False, env=dict(os.environ, LAB_CACHE_DIR=str(tmp_path / "cache")))
+
+
+def test_without_the_flag_nothing_unpinned_gets_in(tmp_path, stick):
+    proc = lab_fetch(tmp_path, "fetch", "--component", "weave", "--from", str(stick))
+    assert proc.returncode == 3, proc.stderr
+    assert "nothing pinned to check" in proc.stdout and "(or take it as it is with --accept-unpinned)" in proc.stdout
+    assert not (tmp_path / "cache" / "artifacts" / "weave").exists()
+
+
+def test_accept_unpinned_takes_the_operators_build_and_says_so(tmp_path, stick):
+    proc = lab_fetch(tmp_path, "fetch", "--component", "weave", "--from", str(stick), "--accept-unpinned")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok       weave 2.8.1 (weave-images-2.8.1.tar): supplied by the operator, unpinned, accepted with " \
+           "--accept-unpinned: sha256 " in proc.stdout
+    assert ("a docker save holding weaveworks/weave:2.8.1, weaveworks/weavedb:latest, weaveworks/weaveexec:2.8.1"
+            in proc.stdout)
+    index = json.loads((tmp_path / "cache" / "artifacts" / "index.json").read_text())
+    assert {key: entry["trust"] for key, entry in index.items()} == {
+        "weave/2.8.1/weave-2.8.1": "operator-unpinned", "weave/2.8.1/weave-images-2.8.1.tar": "operator-unpinned"}
+    shown = lab_fetch(tmp_path, "versions").stdout
+    assert "  weave   2.8.1    ok, supplied by the operator, unpinned (operator-unpinned), ok, supplied by the " \
+           "operator, unpinned (operator-unpinned)" in shown
+    assert shown.splitlines()[0].startswith("current:")
+
+
+@pytest.mark.parametrize("tags, words", [
+    (CURRENT_REFS[:2], "refusing {stick}/weave-images-2.8.1.tar: not the profile's images: missing "
+                       "weaveworks/weavedb:latest"),
+    ([*CURRENT_REFS, "library/busybox:latest"], "not the profile's images: unexpected busybox:latest"),
+    (["weaveworks/weave:2.8.0", *CURRENT_REFS[1:]],
+     "missing weaveworks/weave:2.8.1; unexpected weaveworks/weave:2.8.0"),
+    (None, "refusing {stick}/weave-images-2.8.1.tar: not a tar archive"),
+], ids=["missing refs", "extra refs", "another tag", "not a tar"])
+def test_accept_unpinned_refuses_images_that_are_not_the_profiles(tmp_path, stick, tags, words):
+    images = stick / "weave-images-2.8.1.tar"
+    if tags is None:
+        images.write_bytes(b"\x89PNG not a tar at all" * 40)
+    else:
+        docker_save(images, tags)
+    proc = lab_fetch(tmp_path, "fetch", "--component", "weave", "--from", str(stick), "--accept-unpinned")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    refused = next(line for line in proc.stdout.splitlines() if line.startswith("refused "))
+    assert refused.startswith(f"refused  weave 2.8.1 (weave-images-2.8.1.tar): refusing {stick}/")
+    assert words.format(stick=stick) in refused
+    assert not Cache(tmp_path / "cache").path(profile_artifact("current", "weave", "images")).exists()
+
+
+def profile_artifact(name: str, component: str, role: str) -> Artifact:
+    return next(a for a in artifacts.profile(name).components[component].artifacts if a.role == role)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: hashicorp_zip(p, "consul"), "a zip without the nomad binary"),
+    (lambda p: p.write_text("#!/bin/sh\n"), "not a zip archive"),
+    (lambda p: hashicorp_zip(p, "nomad", b""), "a zip whose nomad is not a program"),
+], ids=["another binary", "a script", "an empty binary"])
+def test_accept_unpinned_refuses_a_zip_that_is_not_what_it_claims(tmp_path, stick, make, words):
+    make(stick / "nomad_1.11.3_linux_amd64.zip")
+    entry = Fetcher(Cache(tmp_path / "cache"), artifacts.profile("current"), say=lambda m: None, from_dir=stick,
+                    accept_unpinned=True).fetch(only=("nomad",))[0]
+    assert entry.status == "refused" and entry.reason.endswith(words)
+
+
+def test_a_rebuild_that_differs_from_the_pin_is_accepted_and_recorded_as_such(tmp_path, stick):
+    nomad = profile_artifact("current", "nomad", "binary")
+    cache = Cache(tmp_path / "cache")
+    entry = Fetcher(cache, artifacts.profile("current"), say=lambda m: None, from_dir=stick,
+                    accept_unpinned=True).fetch(only=("nomad",))[0]
+    assert entry.status == "ok" and entry.trust == "operator-differs-from-pin"
+    assert entry.verified.startswith(f"supplied by the operator, differs from the pin in lab/versions.yaml "
+                                     f"(sha256 {nomad.sha256}), accepted with --accept-unpinned: sha256 ")
+    assert "a zip holding nomad (" in entry.verified
+    # Held to what was recorded from now on: tampering afterwards is refused like any other.
+    with open(cache.path(nomad), "ab") as f:
+        f.write(b"tampered")
+    refused = cache.check(nomad)
+    assert refused.status == "refused" and "recorded when the operator supplied it" in refused.reason
+
+
+def test_an_operators_file_that_matches_its_pin_is_simply_verified(tmp_path):
+    content = hashicorp_zip(tmp_path / "nomad.zip", "nomad").read_bytes()
+    folder = tmp_path / "stick"
+    folder.mkdir()
+    (folder / "nomad_9.9.9_linux_amd64.zip").write_bytes(content)
+    raw = yaml.safe_load(artifacts.MANIFEST.read_text())
+    raw["profiles"]["current"]["nomad"].update(version="9.9.9", sha256=hashlib.sha256(content).hexdigest())
+    (tmp_path / "versions.yaml").write_text(yaml.safe_dump(raw))
+    entry = Fetcher(Cache(tmp_path / "cache"), artifacts.profile("current", tmp_path / "versions.yaml"),
+                    say=lambda m: None, from_dir=folder, accept_unpinned=True).fetch(only=("nomad",))[0]
+    assert (entry.status, entry.trust) == ("ok", "verified")
+    assert entry.verified == (f"sha256 pinned in lab/versions.yaml (copied from {folder}: "
+                              "a zip holding nomad (21 bytes))")
+
+
+def test_pinned_digests_are_named_as_not_checked(tmp_path):
+    refs = [ref.split("@")[0] for ref in profile_artifact("article", "weave", "images").refs]
+    folder = tmp_path / "stick"
+    folder.mkdir()
+    docker_save(folder / "weave-images-2.5.1.tar", refs)
+    (folder / "weave-2.5.1").write_text("#!/bin/sh\n# weave 2.5.1\n")
+    entries = Fetcher(Cache(tmp_path / "cache"), artifacts.profile("article"), say=lambda m: None, from_dir=folder,
+                      accept_unpinned=True).fetch(only=("weave",))
+    script, images = entries
+    assert images.trust == "operator-unpinned" and images.verified.endswith(
+        "; the digests pinned for weaveworks/weave:2.5.1, weaveworks/weaveexec:2.5.1, weaveworks/weavedb:latest "
+        "could not be checked (a docker save keeps no registry digest))")
+    # The article pins the script's size only: a rebuild of another size differs from that pin.
+    assert script.trust == "operator-differs-from-pin" and "(52227 bytes)" in script.verified
+
+
+def test_the_claims_report_says_where_an_operators_build_came_from(tmp_path, stick):
+    cache = Cache(tmp_path / "cache")
+    profile = artifacts.profile("current")
+    Fetcher(cache, profile, say=lambda m: None, from_dir=stick, accept_unpinned=True).fetch(only=("weave", "nomad"))
+    stack = stage.as_json(stage.plan(profile, cache))
+    assert {name: state["trust"] for name, state in stack.items()} == {
+        "docker": "", "weave": "operator-unpinned", "consul": "", "nomad": "operator-differs-from-pin"}
+    run = {"schema": 1, "metadata": {"profile": "current", "versions": profile.versions(), "stack": stack},
+           "results": [{"nodeid": "t.py::test_W1_x[u1]", "claim": "W1", "subject": "u1", "outcome": "passed"}]}
+    markdown = report.to_markdown(run)
+    assert "| weave | 2.8.1 | installed, supplied by the operator, unpinned (operator-unpinned) |" in markdown
+    assert "| nomad | 1.11.3 | installed, supplied by the operator, differs from the pin in lab/versions.yaml " \
+           "(operator-differs-from-pin) |" in markdown
+    assert "| docker | 20.10 | installed |" in markdown
+    assert "installed, supplied by the operator, unpinned (operator-unpinned)" in report.to_html(run)
+    report.write(run, tmp_path / "reports", formats=("json",))
+    assert report.merge([tmp_path / "reports" / "claims.json"]).count("| weave | 2.8.1 installed (operator-unpinned) |")

@@ -231,6 +231,12 @@ def test_bad_input_is_refused_in_one_line(tmp_path, setup, env, argv, words):
     assert _fill(words, tmp_path) in proc.stderr
 
 
+def test_accept_unpinned_needs_a_folder(tmp_path):
+    proc = lab(tmp_path, "fetch", "--accept-unpinned")
+    assert proc.returncode == 2 and "fetch --accept-unpinned takes the files from a directory: add --from DIR" in \
+        proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_a_damaged_lab_state_is_named_not_a_traceback(tmp_path):
     settings = Settings(root=tmp_path, provider="libvirt")
     for damage in ("{", "[]", '{"provider": "libvirt", "colour": "blue"}'):
