@@ -6,10 +6,10 @@ import os
 import sys
 from pathlib import Path
 
-from lab import artifacts, lifecycle, report
+from lab import artifacts, lifecycle, ownership, report, topology, trust
 from lab.artifacts import ArtifactError
+from lab.inputs import InputError
 from lab.settings import NOMAD_ENDPOINTS, Settings
-from lab.topology import TopologyError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,15 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
     parser.add_argument("--provider", default="auto", help="virtualbox, libvirt or auto (default)")
     parser.add_argument("--topology", type=Path, help="topology file (default lab/topology.yaml)")
-    parser.add_argument("--profile", default=os.environ.get("LAB_PROFILE", "current"),
-                        help="version profile from lab/versions.yaml (default: $LAB_PROFILE or current)")
+    parser.add_argument("--profile", help="version profile from lab/versions.yaml (default: $LAB_PROFILE or "
+                                          "current; `versions` shows every profile unless one is named)")
     parser.add_argument("--nomad-endpoint", default="docker", choices=NOMAD_ENDPOINTS,
                         help="where Nomad's docker driver connects (weave-proxy: the article's section 5.3)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="check inputs and prepare the host (daemons, networks, box); start no VM")
     sub.add_parser("up", help="bring the three VMs up in parallel, with per-node progress")
     sub.add_parser("provision", help="stage the profile again and re-run the stack provisioners (idempotent)")
-    sub.add_parser("status", help="state of every node")
+    sub.add_parser("status", help="state of every node; while another checkout's lab is up, whose it is")
     ssh = sub.add_parser("ssh", help="open a shell on a node")
     ssh.add_argument("node")
     export = sub.add_parser("diagnostics", help="every node's state and logs into a folder (like kind export logs)")
@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="only this component (repeatable)")
     fetch.add_argument("--from", dest="from_dir", type=Path,
                        help="take the files from this directory (air-gapped pre-seeding) instead of downloading")
+    fetch.add_argument("--accept-unpinned", action="store_true",
+                       help="with --from: accept files nothing pins (a rebuild, a fork, a mirror's images) after "
+                            "checking what they are; recorded as supplied by the operator, unpinned")
     sub.add_parser("versions", help="the profiles, their versions, and what the cache holds for each")
     sub.add_parser("check", help="bring the lab up, check the article's claims, tear it down "
                                  "(what follows `check` goes to pytest)")
@@ -48,18 +51,30 @@ def main(argv: list[str] | None = None) -> int:
         at = argv.index("check")
         argv, pytest_args = argv[:at + 1], [a for a in argv[at + 1:] if a != "--"]
     args = parser.parse_args(argv)
+    if args.command == "fetch" and args.accept_unpinned and args.from_dir is None:
+        parser.error("fetch --accept-unpinned takes the files from a directory: add --from DIR")
 
     try:
-        settings = Settings(provider=args.provider, topology_path=args.topology, profile=args.profile,
+        settings = Settings(provider=args.provider, topology_path=args.topology,
+                            profile=args.profile or os.environ.get("LAB_PROFILE") or "current",
                             nomad_endpoint=args.nomad_endpoint)
-        if args.command == "check":
-            return _check(settings, pytest_args)
+        topo = topology.load(settings.topology_path)  # every command checks it first, also those not using it
         if args.command in ("fetch", "versions"):
             return {"fetch": _fetch, "versions": _versions}[args.command](settings, args)
+        topo.require_provider(settings.provider)
+        if args.command == "check":
+            return _check(settings, pytest_args)
+        if args.command == "ssh":
+            topo.node(args.node)
+        if args.command == "status" and _status_of_another_checkout(settings, topo):
+            return 0
         lab = lifecycle.Lab(settings)
         return COMMANDS[args.command](lab, args)
-    except (TopologyError, ValueError, ArtifactError) as e:
+    except (ValueError, ArtifactError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path given on the command line (a file where a folder belongs, ...)
+        print(f"error: {e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -91,6 +106,18 @@ def _provision(lab: lifecycle.Lab, args) -> int:
     return 0
 
 
+def _status_of_another_checkout(settings: Settings, topo: topology.Topology) -> bool:
+    """While another checkout's lab is up, say whose and where it is (this checkout has none)."""
+    owner = ownership.foreign_owner(topo.name, settings.root)
+    if owner is None:
+        return False
+    print(f"the {topo.name}-* lab on this machine is up and belongs to {owner.root} (pid {owner.pid}): "
+          f"{'; '.join(owner.evidence(topo.name))}")
+    print(f"this checkout ({settings.root}) has no lab of its own; "
+          f"`python -m lab status` in {owner.root} shows its nodes")
+    return True
+
+
 def _status(lab: lifecycle.Lab, args) -> int:
     state = lab.state()
     if lab.libvirt and not lab.libvirt.daemons_running():
@@ -105,7 +132,6 @@ def _status(lab: lifecycle.Lab, args) -> int:
 
 
 def _ssh(lab: lifecycle.Lab, args) -> int:
-    lab.topology.node(args.node)
     command = lab.vagrant.ssh_command(args.node)
     os.chdir(lab.settings.root)
     os.execvpe(command[0], command, lab.vagrant.env)
@@ -145,8 +171,10 @@ def _reap(lab: lifecycle.Lab, args) -> int:
 def _fetch(settings: Settings, args) -> int:
     """Fetch what is missing; refuse (exit 1) when a cached file fails its checksum."""
     profile = artifacts.profile(settings.profile)
+    if args.from_dir is not None and not args.from_dir.is_dir():
+        raise InputError(f"{args.from_dir}: not a directory (fetch --from DIR takes the files from a directory)")
     cache = artifacts.Cache(settings.cache_dir)
-    fetcher = artifacts.Fetcher(cache, profile, from_dir=args.from_dir)
+    fetcher = artifacts.Fetcher(cache, profile, from_dir=args.from_dir, accept_unpinned=args.accept_unpinned)
     entries = fetcher.fetch(only=tuple(args.component or ()))
     for entry in entries:
         detail = entry.verified if entry.status == "ok" else entry.reason
@@ -154,20 +182,27 @@ def _fetch(settings: Settings, args) -> int:
     refused = [e for e in entries if e.status == "refused"]
     missing = [e for e in entries if e.status == "missing"]
     if refused:
-        print(f"error: {len(refused)} cached file(s) failed verification; nothing was installed from them",
-              file=sys.stderr)
+        print(f"error: {len(refused)} file(s) refused (see above); nothing was installed from them", file=sys.stderr)
         return 1
     return 3 if missing else 0
 
 
 def _versions(settings: Settings, args) -> int:
+    """Every profile, or only the one named by --profile (or $LAB_PROFILE)."""
     cache = artifacts.Cache(settings.cache_dir)
-    for name, profile in artifacts.load_profiles().items():
+    named = args.profile or os.environ.get("LAB_PROFILE")
+    profiles = {named: artifacts.profile(named)} if named else artifacts.load_profiles()
+    for name, profile in profiles.items():
         print(f"{name}: {profile.description}")
         for component in profile.components.values():
-            states = [cache.check(a).status for a in component.artifacts] or ["in the box"]
+            states = [_cache_state(cache.check(a)) for a in component.artifacts] or ["in the box"]
             print(f"  {component.name:7} {component.version:8} {', '.join(states)}")
     return 0
+
+
+def _cache_state(entry: artifacts.CacheEntry) -> str:
+    caveat = trust.caveat(entry.trust)
+    return f"{entry.status}, {caveat}" if caveat else entry.status
 
 
 def _check(settings: Settings, pytest_args: list[str]) -> int:
@@ -175,7 +210,8 @@ def _check(settings: Settings, pytest_args: list[str]) -> int:
     import subprocess
 
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--lab-provider", settings.provider,
-               "--lab-profile", settings.profile, "--lab-nomad-endpoint", settings.nomad_endpoint,
+               "--lab-topology", str(settings.topology_path), "--lab-profile", settings.profile,
+               "--lab-nomad-endpoint", settings.nomad_endpoint,
                "--lab-destroy", "always", *(pytest_args or ["-n", "3", "tests/connectivity", "tests/isolation"])]
     return subprocess.run(command, cwd=settings.root, check=False).returncode
 

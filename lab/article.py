@@ -1,6 +1,9 @@
 """Facts the article states, in one place: address ranges, subnets, the service and its answer."""
 import ipaddress
 
+# The article's three hosts: the claims and the test fixtures (u1, u2, u3) are about these.
+NODES = ("u1", "u2", "u3")
+
 # Section 2: weave's default IPAM range.
 WEAVE_RANGE = ipaddress.IPv4Network("10.32.0.0/12")
 # Section 5: the range split into subnets, the default one, and the isolated one.

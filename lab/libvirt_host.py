@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from lab import wait
-from lab.topology import Topology
+from lab.topology import NETWORK_ROLES, Topology, bridge_name
 
 URI = "qemu:///system"
 POOL_ROOT = Path("/var/lib/libvirt/images")
@@ -118,17 +118,16 @@ class LibvirtHost:
         virsh("pool-start", self.pool_name)
 
     def network_xml(self, role: str) -> str:
-        net = {"management": self.topo.management, "hostonly": self.topo.hostonly, "nat": self.topo.nat}[role]
-        host_ip = self.topo.nat_gateway if role == "nat" else next(net.hosts())
         root = ET.Element("network")
         ET.SubElement(root, "name").text = self.topo.resource(role)
-        ET.SubElement(root, "bridge", name=f"{self.topo.name}-{role[:4]}", stp="on", delay="0")
+        ET.SubElement(root, "bridge", name=bridge_name(self.topo.name, role), stp="on", delay="0")
         ET.SubElement(root, "dns", enable="no")
-        ip = ET.SubElement(root, "ip", address=str(host_ip), netmask=str(net.netmask))
+        ip = ET.SubElement(root, "ip", address=str(self.topo.host_address(role)),
+                           netmask=str(self.topo.network(role).netmask))
         if role == "management":
-            hosts = list(net.hosts())
+            first, last = self.topo.dhcp_range()
             dhcp = ET.SubElement(ip, "dhcp")
-            ET.SubElement(dhcp, "range", start=str(hosts[9]), end=str(hosts[-1]))
+            ET.SubElement(dhcp, "range", start=str(first), end=str(last))
             # Vagrant only needs SSH over this network: offer no router, so the guests' default
             # route is the NAT network's, as in the article.
             ET.register_namespace("dnsmasq", _DNSMASQ_NS)
@@ -139,7 +138,7 @@ class LibvirtHost:
     def ensure_networks(self) -> None:
         defined = set(_names("net-list", "--all", "--name"))
         active = set(_names("net-list", "--name"))
-        for role in ("management", "hostonly", "nat"):
+        for role in NETWORK_ROLES:
             name = self.topo.resource(role)
             if name in defined:
                 self._check_isolated(name)

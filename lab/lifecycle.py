@@ -17,12 +17,17 @@ from pathlib import Path
 
 from lab import artifacts, ownership, provisioned, stage, topology, wait
 from lab.box import BoxCache
+from lab.inputs import InputError
 from lab.libvirt_host import LibvirtHost, virsh
 from lab.node import CommandError, Node, SshEndpoint
 from lab.parallel import on_each
 from lab.provisioned import ProvisioningIncomplete
 from lab.settings import Settings, timeouts, use_timeouts_for
 from lab.vagrant import VagrantLab
+
+
+class LabStateError(InputError):
+    """.lab/state.json is damaged; the message names it and what removes it."""
 
 
 @dataclass
@@ -57,7 +62,13 @@ class LabState:
     @classmethod
     def load(cls, settings: Settings) -> LabState | None:
         path = cls.path(settings)
-        return cls(**json.loads(path.read_text())) if path.exists() else None
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as e:  # TypeError: not a mapping, or not these keys
+            raise LabStateError(f"{path}: not the state of a lab ({e}): `python -m lab reap` removes what a lab "
+                                "left, this file included") from None
 
 
 class Lab:

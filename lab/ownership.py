@@ -27,9 +27,20 @@ class Owner:
     pid: int
     started: int | None = None   # the claiming process's start time (clock ticks after boot)
 
-    def alive(self, lab_name: str, proc: Path = PROC) -> bool:
-        return (self._claimer_running(proc) or bool(vm_processes(lab_name, proc))
-                or self._daemons_running(proc))
+    def alive(self, lab_name: str, proc: Path | None = None) -> bool:
+        return bool(self.evidence(lab_name, proc))
+
+    def evidence(self, lab_name: str, proc: Path | None = None) -> list[str]:
+        """What shows the owner alive: its claiming process, the lab's VMs, the daemons it started."""
+        proc = proc or PROC
+        found = []
+        if self._claimer_running(proc):
+            found.append(f"the process that brought it up (pid {self.pid}) runs")
+        vms = vm_processes(lab_name, proc)
+        if vms:
+            found.append(f"{len(vms)} VM process(es) of the lab run (pid {', '.join(map(str, vms))})")
+        found += [f"{name} (pid {pid}), started there, runs" for name, pid in self._daemons_running(proc)]
+        return found
 
     def _claimer_running(self, proc: Path) -> bool:
         started = start_time(self.pid, proc)
@@ -43,20 +54,22 @@ class Owner:
         except OSError:
             return False
 
-    def _daemons_running(self, proc: Path) -> bool:
-        for pid_file in (Path(self.root) / ".lab" / "daemons").glob("*.pid"):
+    def _daemons_running(self, proc: Path) -> list[tuple[str, int]]:
+        running = []
+        for pid_file in sorted((Path(self.root) / ".lab" / "daemons").glob("*.pid")):
             try:
                 pid = int(pid_file.read_text().strip())
                 comm = (proc / str(pid) / "comm").read_text().strip()
             except (OSError, ValueError):
                 continue
             if comm == pid_file.stem:
-                return True
-        return False
+                running.append((comm, pid))
+        return running
 
 
-def start_time(pid: int, proc: Path = PROC) -> int | None:
+def start_time(pid: int, proc: Path | None = None) -> int | None:
     """The start time of a live, non-zombie process, or None if there is none with that PID."""
+    proc = proc or PROC
     try:
         stat = (proc / str(pid) / "stat").read_text()
     except OSError:
@@ -65,11 +78,11 @@ def start_time(pid: int, proc: Path = PROC) -> int | None:
     return None if fields[0] == "Z" else int(fields[19])
 
 
-def vm_processes(lab_name: str, proc: Path = PROC) -> list[int]:
+def vm_processes(lab_name: str, proc: Path | None = None) -> list[int]:
     """PIDs of the lab's VMs: QEMU names them `guest=<lab>-<node>`, VirtualBox `--comment <lab>-<node>`."""
     markers = (f"guest={lab_name}-".encode(), f"--comment\0{lab_name}-".encode())
     found = []
-    for entry in proc.iterdir():
+    for entry in (proc or PROC).iterdir():
         if not entry.name.isdigit():
             continue
         try:
@@ -78,7 +91,7 @@ def vm_processes(lab_name: str, proc: Path = PROC) -> list[int]:
             continue
         if any(marker in cmdline for marker in markers):
             found.append(int(entry.name))
-    return found
+    return sorted(found)
 
 
 def owner_file(lab_name: str) -> Path:
@@ -93,10 +106,18 @@ def current(lab_name: str) -> Owner | None:
         return None
 
 
+def foreign_owner(lab_name: str, root: Path, proc: Path | None = None) -> Owner | None:
+    """The other checkout that owns the lab's resources and is alive, if there is one."""
+    owner = current(lab_name)
+    if owner is not None and owner.root != str(root) and owner.alive(lab_name, proc):
+        return owner
+    return None
+
+
 def check(lab_name: str, root: Path) -> None:
     """Raise LabBusy if another live checkout owns the lab's resources."""
-    owner = current(lab_name)
-    if owner is not None and owner.root != str(root) and owner.alive(lab_name):
+    owner = foreign_owner(lab_name, root)
+    if owner is not None:
         raise LabBusy(f"the {lab_name}-* lab on this machine belongs to {owner.root} (pid {owner.pid}): "
                       f"tear it down there (python -m lab down) before using it from {root}")
 

@@ -8,6 +8,7 @@ plays both parts. A run that uses no lab fixture starts no VM.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import time
@@ -26,15 +27,27 @@ from lab.report import diagnostics_name
 from lab.settings import DESTROY_POLICIES, NOMAD_ENDPOINTS, REUSE, Settings, use_timeouts_for
 
 
+class _Reuse(argparse.Action):
+    """--lab-reuse, --lab-reuse=yes|no|auto: each form is an option string of its own, so that
+    `--lab-reuse tests/connectivity` leaves the path to pytest (an optional value would take it)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, option_string.partition("=")[2] or "yes")
+
+
 def pytest_addoption(parser):
     group = parser.getgroup("lab", "nomad-weave-lab")
     group.addoption("--lab-provider", default="auto", choices=("auto", "virtualbox", "libvirt"),
                     help="Vagrant provider (auto: virtualbox where VBoxManage exists, else libvirt)")
     group.addoption("--lab-destroy", default="passing", choices=DESTROY_POLICIES,
                     help="after the run, destroy the lab always, only if every test passed, or never")
-    group.addoption("--lab-reuse", nargs="?", const="yes", default="no", choices=REUSE,
-                    help="yes (--lab-reuse): test the lab that is already up, as is, and leave it up; "
-                         "auto: that, or bring one up (and tear it down by --lab-destroy) if none is up")
+    group.addoption("--lab-reuse", *(f"--lab-reuse={value}" for value in REUSE), action=_Reuse, dest="lab_reuse",
+                    default="no",
+                    help="--lab-reuse (or =yes): test the lab that is already up, as is, and leave it up; "
+                         "--lab-reuse=auto: that, or bring one up (and tear it down by --lab-destroy) if none is up")
     group.addoption("--lab-topology", type=Path, default=None, help="topology file (default lab/topology.yaml)")
     group.addoption("--lab-profile", default=os.environ.get("LAB_PROFILE", "current"),
                     help="version profile from lab/versions.yaml (default: $LAB_PROFILE or current)")

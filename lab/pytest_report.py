@@ -197,8 +197,11 @@ class _Collector:
         remembered = self.directory / LAB_FILE
         state = settings.state_dir / "state.json" if settings is not None else None
         for source in (remembered, state):
-            if source is not None and source.exists():
-                data = json.loads(source.read_text())
+            try:
+                data = json.loads(source.read_text()) if source is not None else None
+            except (OSError, ValueError):  # absent, or damaged: the report is written without it
+                continue
+            if isinstance(data, dict):
                 meta.update({k: data[k] for k in _LAB_KEYS if k in data}, lab_source=str(source))
                 break
         if (self.directory / "diagnostics").is_dir():

@@ -24,10 +24,13 @@ from pathlib import Path
 
 import jinja2
 
+from lab import trust
 from lab.claims import CLAIMS, Claim
+from lab.inputs import TOP, Fields, InputError, kind, read_text
 
 SCHEMA = 1
 COMPONENTS = ("docker", "weave", "consul", "nomad")
+OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed")
 FAILING = ("failed", "error", "xfailed")
 VERDICTS = ("passed", "failed", "skipped", "partial", "not run")
 SYMBOLS = {"passed": "✓", "failed": "✗", "skipped": "○", "partial": "◐", "not run": "·"}
@@ -190,7 +193,8 @@ def claim_rows(run: dict) -> list[ClaimRow]:
 
 
 def components(meta: dict) -> list[dict]:
-    """Every component of the stack: name, version, and status installed/missing/refused (+ reason)."""
+    """Every component of the stack: name, version, status installed/missing/refused (+ reason), and
+    where its software came from when that is not a verified source (lab.trust)."""
     versions, stack = meta.get("versions") or {}, meta.get("stack") or {}
     names = [n for n in COMPONENTS if n in versions or n in stack] + sorted(
         (set(versions) | set(stack)) - set(COMPONENTS))
@@ -200,9 +204,17 @@ def components(meta: dict) -> list[dict]:
         status = entry.get("status", "unknown" if stack == {} else "missing")
         version = entry.get("version") or versions.get(name, "?")
         installed = ", ".join(entry.get("installed") or [])  # what the nodes report running
+        level = entry.get("trust", "") if status == "ready" else ""
         out.append({"name": name, "version": f"{version} (installed {installed})" if installed else version,
-                    "status": "installed" if status == "ready" else status, "reason": entry.get("reason", "")})
+                    "status": "installed" if status == "ready" else status, "reason": entry.get("reason", ""),
+                    "trust": level, "caveat": trust.caveat(level)})
     return out
+
+
+def _component_cell(component: dict) -> str:
+    """A component in the profiles' table: version, status, and its trust where that is a caveat."""
+    caveat = f" ({component['trust']})" if component["caveat"] else ""
+    return f"{component['version']} {component['status']}{caveat}"
 
 
 def profile_name(run: dict, fallback: str = "?") -> str:
@@ -264,8 +276,8 @@ def to_markdown(run: dict) -> str:
     stack = components(meta)
     if stack:
         lines += _table(["Component", "Version", "Status"],
-                        [[c["name"], c["version"], c["status"] + (f": {c['reason']}" if c["reason"] else "")]
-                         for c in stack]) + [""]
+                        [[c["name"], c["version"], c["status"] + (f", {c['caveat']}" if c["caveat"] else "")
+                          + (f": {c['reason']}" if c["reason"] else "")] for c in stack]) + [""]
     rows = [[r.claim.id, r.claim.section, r.claim.text, f"{SYMBOLS[r.verdict]} {r.verdict}",
              " ".join(f"{s.label} {SYMBOLS[s.verdict]}" for s in r.subjects), _notes_md(r, meta)]
             for r in claim_rows(run)]
@@ -294,11 +306,55 @@ def to_html(run: dict) -> str:
 
 
 # -- files -----------------------------------------------------------------------------------
+class ReportError(InputError):
+    """A claims.json that cannot be read as one; the message names the file, the key path and the problem."""
+
+
 def load(path: Path | str) -> dict:
-    run = json.loads(Path(path).read_text())
-    if not isinstance(run, dict) or not isinstance(run.get("results"), list):
-        raise ValueError(f"{path}: not a claims report (no 'results' list)")
+    path = Path(path)
+    text = read_text(path, "the claims report", ReportError)
+    try:
+        run = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path}: not JSON ({e.msg}, line {e.lineno}): not a claims report") from None
+    check(run, path)
     return run
+
+
+_CASE_TEXT = ("subject", "reason", "message", "diagnostics", "finding")
+_META_TEXT = ("profile", "provider", "libvirt_driver", "started", "finished", "diagnostics_dir", "nomad_endpoint")
+
+
+def check(run: object, path: Path) -> None:
+    """Refuse what the report would misread: every key path the renderers use has the type they expect."""
+    f = Fields(path, ReportError)
+    f.mapping(run, TOP)
+    if not isinstance(run.get("results"), list):
+        f.fail("results", "must be a list of test results: not a claims report")
+    for i, result in enumerate(run["results"]):
+        where = f"results[{i}]"
+        f.mapping(result, where, required=("nodeid", "outcome"))
+        f.text(result["nodeid"], f"{where}.nodeid")
+        f.one_of(result["outcome"], f"{where}.outcome", OUTCOMES)
+        if result.get("claim") is not None:
+            f.text(result["claim"], f"{where}.claim")
+        for key in _CASE_TEXT:
+            if key in result and not isinstance(result[key], str):
+                f.fail(f"{where}.{key}", f"must be a string, got {kind(result[key])}")
+        if not isinstance(result.get("duration", 0), (int, float)) or isinstance(result.get("duration"), bool):
+            f.fail(f"{where}.duration", f"must be a number of seconds, got {kind(result['duration'])}")
+    meta = f.mapping(run.get("metadata", {}), "metadata")
+    for key in ("versions", "counts"):
+        f.mapping(meta.get(key, {}), f"metadata.{key}")
+    for name, entry in f.mapping(meta.get("stack", {}), "metadata.stack").items():
+        entry = f.mapping(entry, f"metadata.stack.{name}")
+        if not isinstance(entry.get("installed", []), list):
+            f.fail(f"metadata.stack.{name}.installed", f"must be a list of versions, got {kind(entry['installed'])}")
+    if not isinstance(meta.get("nodes", []), list):
+        f.fail("metadata.nodes", f"must be a list of node names, got {kind(meta['nodes'])}")
+    for key in _META_TEXT:
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            f.fail(f"metadata.{key}", f"must be a string, got {kind(meta[key])}")
 
 
 def write(run: dict, directory: Path | str, formats: Iterable[str] = ("json", "md", "html")) -> dict[str, Path]:
@@ -326,7 +382,7 @@ def merge(paths: Iterable[Path | str]) -> str:
             ["run"] + [r.get("metadata", {}).get("finished", "?") for _, r in runs]]
     stacks = [{c["name"]: c for c in components(r.get("metadata", {}))} for _, r in runs]
     for comp in [n for n in COMPONENTS if any(n in s for s in stacks)]:
-        info.append([comp] + [f"{s[comp]['version']} {s[comp]['status']}" if comp in s else "?" for s in stacks])
+        info.append([comp] + [_component_cell(s[comp]) if comp in s else "?" for s in stacks])
     lines += _table([""] + names, info) + [""]
     per_run = [{row.claim.id: row for row in claim_rows(r)} for _, r in runs]
     ids = list(dict.fromkeys(cid for rows in per_run for cid in rows))
@@ -374,8 +430,11 @@ def cli(argv: list[str]) -> int:
         else:
             paths = write(load(args.source), args.output or args.source.parent, formats=("md", "html"))
             print("wrote " + ", ".join(str(p) for p in paths.values()))
-    except (OSError, ValueError) as e:
+    except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the output: a folder where a file belongs, a file where a folder does
+        print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
         return 2
     return 0
 

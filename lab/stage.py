@@ -13,6 +13,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lab import trust
 from lab.artifacts import Artifact, Cache, Profile
 from lab.stack import consul, nomad
 from lab.topology import Topology
@@ -30,6 +31,8 @@ class ComponentState:
     status: str  # ready | missing | refused
     reason: str = ""
     verified: str = ""
+    trust: str = ""  # the least trusted of its files (lab.trust), "" for none or unknown
+
 
     @property
     def ready(self) -> bool:
@@ -53,7 +56,8 @@ def plan(profile: Profile, cache: Cache) -> dict[str, ComponentState]:
             states[name] = ComponentState(name, component.version, "missing", reason)
         else:
             how = "; ".join(f"{e.artifact.filename}: {e.verified}" for e in entries) or "part of the box"
-            states[name] = ComponentState(name, component.version, "ready", verified=how)
+            states[name] = ComponentState(name, component.version, "ready", verified=how,
+                                          trust=trust.weakest(e.trust for e in entries))
     return states
 
 

@@ -12,19 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lab import article
+from lab.inputs import TOP, Fields, InputError, load_yaml
 
 DEFAULT_PATH = Path(__file__).with_name("topology.yaml")
-NODE_COUNT = 3
+NODE_COUNT = len(article.NODES)
 PROVIDERS = ("virtualbox", "libvirt")
 LIBVIRT_DRIVERS = ("auto", "kvm", "qemu")
 # VirtualBox >= 6.1.28 refuses host-only addresses outside this range unless
 # /etc/vbox/networks.conf allows more.
 VIRTUALBOX_HOSTONLY_RANGE = ipaddress.IPv4Network("192.168.56.0/21")
+NETWORK_ROLES = ("management", "hostonly", "nat")
+# Linux limits an interface name to 15 characters (IFNAMSIZ, 16 with the terminating NUL).
+IFNAME_MAX = 15
+# libvirt hands the management network's addresses out by DHCP from its 10th host on.
+DHCP_FIRST_HOST = 9
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 _TOP_KEYS = {"name", "networks", "nodes", "resources", "providers"}
 _NETWORK_KEYS = {"hostonly": {"cidr"}, "nat": {"cidr", "gateway"}, "management": {"cidr"}}
 _NODE_KEYS = {"name", "hostonly_ip", "nat_ip"}
@@ -32,8 +36,13 @@ _RESOURCE_KEYS = {"cpus", "memory_mb"}
 _PROVIDER_KEYS = {"virtualbox": {"box", "box_version"}, "libvirt": {"box", "driver"}}
 
 
-class TopologyError(ValueError):
+class TopologyError(InputError):
     """The topology file is unusable; the message says where and why."""
+
+
+def bridge_name(lab_name: str, role: str) -> str:
+    """The Linux bridge of one of the lab's libvirt networks (`nwl-mana`, `nwl-host`, `nwl-nat`)."""
+    return f"{lab_name}-{role[:4]}"
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,18 @@ class Topology:
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise KeyError(f"no node {name!r} in topology {self.path} (nodes: {', '.join(self.node_names)})")
+        raise TopologyError(f"{self.path}: nodes: there is no node {name!r} (nodes: {', '.join(self.node_names)})")
+
+    def network(self, role: str) -> ipaddress.IPv4Network:
+        return {"management": self.management, "hostonly": self.hostonly, "nat": self.nat}[role]
+
+    def host_address(self, role: str) -> ipaddress.IPv4Address:
+        """The host's own address on a lab network: the NAT gateway, else the network's first host."""
+        return self.nat_gateway if role == "nat" else next(self.network(role).hosts())
+
+    def dhcp_range(self) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+        hosts = list(self.management.hosts())
+        return hosts[DHCP_FIRST_HOST], hosts[-1]
 
     def ordered_pairs(self) -> list[tuple[Node, Node]]:
         return [(a, b) for a in self.nodes for b in self.nodes if a != b]
@@ -89,29 +109,28 @@ class Topology:
 
 def load(path: str | os.PathLike[str] | None = None) -> Topology:
     path = Path(path or os.environ.get("LAB_TOPOLOGY") or DEFAULT_PATH)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise TopologyError(f"cannot read topology {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        line = f" line {where.line + 1}" if where else ""
-        raise TopologyError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
-    return parse(raw, path)
+    return parse(load_yaml(path, "topology", TopologyError), path)
 
 
 def parse(raw: Any, path: Path = DEFAULT_PATH) -> Topology:
-    v = _Validator(path)
-    top = v.mapping(raw, "the file", _TOP_KEYS)
+    v = _Validator(path, TopologyError)
+    top = v.mapping(raw, TOP, _TOP_KEYS)
     name = v.string(top, "name", "name")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         v.fail("name", f"{name!r} must be lower-case letters, digits and dashes, starting with a letter")
+    longest = max((bridge_name(name, role) for role in NETWORK_ROLES), key=len)
+    if len(longest) > IFNAME_MAX:
+        v.fail("name", f"{name!r} is too long: the lab's bridge {longest} would have {len(longest)} characters, "
+                       f"and Linux allows {IFNAME_MAX} (use at most {IFNAME_MAX - len(longest) + len(name)})")
 
     nets = v.mapping(top.get("networks"), "networks", set(_NETWORK_KEYS))
     sections = {key: v.mapping(nets.get(key), f"networks.{key}", keys) for key, keys in _NETWORK_KEYS.items()}
     hostonly = v.network(sections["hostonly"], "networks.hostonly.cidr")
     nat = v.network(sections["nat"], "networks.nat.cidr")
     management = v.network(sections["management"], "networks.management.cidr")
+    if len(list(management.hosts())) <= DHCP_FIRST_HOST:
+        v.fail("networks.management.cidr", f"{management} is too small: libvirt's DHCP range on it starts at "
+                                           f"its host number {DHCP_FIRST_HOST + 1}")
     for (a_name, a), (b_name, b) in _pairs([("hostonly", hostonly), ("nat", nat), ("management", management)]):
         if a.overlaps(b):
             v.fail(f"networks.{b_name}.cidr", f"{b} overlaps networks.{a_name} ({a})")
@@ -130,7 +149,7 @@ def parse(raw: Any, path: Path = DEFAULT_PATH) -> Topology:
         where = f"nodes[{i}]"
         entry = v.mapping(item, where, _NODE_KEYS)
         node_name = v.string(entry, "name", f"{where}.name")
-        if not _NAME.match(node_name):
+        if not _NAME.fullmatch(node_name):
             v.fail(f"{where}.name", f"{node_name!r} is not a valid host name (lower-case letters, digits, dashes)")
         node = Node(
             node_name,
@@ -143,11 +162,18 @@ def parse(raw: Any, path: Path = DEFAULT_PATH) -> Topology:
             seen[(key, value)] = where
         if node.nat_ip == gateway:
             v.fail(f"{where}.nat_ip", f"{node.nat_ip} is the NAT network's gateway")
+        if node.hostonly_ip == next(hostonly.hosts()):
+            v.fail(f"{where}.hostonly_ip", f"{node.hostonly_ip} is the host's own address on networks.hostonly "
+                                           "(the host side takes the network's first address)")
         nodes.append(node)
+    names = [n.name for n in nodes]
+    if sorted(names) != sorted(article.NODES):
+        v.fail("nodes", f"the claims and their fixtures need the nodes {', '.join(article.NODES)}; "
+                        f"got {', '.join(names)}")
 
     resources = v.mapping(top.get("resources"), "resources", _RESOURCE_KEYS)
-    cpus = v.positive_int(resources, "cpus", "resources.cpus")
-    memory_mb = v.positive_int(resources, "memory_mb", "resources.memory_mb")
+    cpus = v.positive_int(resources.get("cpus"), "resources.cpus")
+    memory_mb = v.positive_int(resources.get("memory_mb"), "resources.memory_mb")
 
     providers_raw = v.mapping(top.get("providers"), "providers", set(PROVIDERS))
     providers: dict[str, dict[str, str]] = {}
@@ -167,20 +193,8 @@ def _pairs(items):
     return [(items[i], items[j]) for i in range(len(items)) for j in range(i + 1, len(items))]
 
 
-class _Validator:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def fail(self, field: str, problem: str):
-        raise TopologyError(f"{self.path}: {field}: {problem}")
-
-    def mapping(self, value: Any, where: str, allowed: set[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(where, f"must be a mapping, got {type(value).__name__}")
-        unknown = sorted(set(map(str, value)) - allowed)
-        if unknown:
-            self.fail(where, f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
-        return value
+class _Validator(Fields):
+    """The topology's own checks: values looked up by key, networks and addresses."""
 
     def string(self, entry: dict, key: str, where: str) -> str:
         value = entry.get(key)
@@ -188,11 +202,6 @@ class _Validator:
             self.fail(where, "is required and must be a string")
         return str(value)
 
-    def positive_int(self, entry: dict, key: str, where: str) -> int:
-        value = entry.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            self.fail(where, f"must be a positive integer, got {value!r}")
-        return value
 
     def network(self, entry: dict, where: str) -> ipaddress.IPv4Network:
         text = self.string(entry, "cidr", where)

@@ -9,8 +9,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import vagrant
-
 from lab.parallel import on_each
 from lab.settings import Settings
 
@@ -24,6 +22,14 @@ class VagrantError(RuntimeError):
     pass
 
 
+def _python_vagrant():
+    """python-vagrant, imported when the lab runs Vagrant: on import it warns when vagrant is not on
+    PATH, a line commands that never use it (fetch, versions, report) should not print."""
+    import vagrant
+
+    return vagrant
+
+
 class VagrantLab:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -34,6 +40,7 @@ class VagrantLab:
         env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")
         env.setdefault("VAGRANT_BOX_UPDATE_CHECK_DISABLE", "1")
         self.env = env
+        vagrant = _python_vagrant()
         self._vagrant = vagrant.Vagrant(
             root=str(settings.root),
             env=env,
@@ -76,6 +83,8 @@ class VagrantLab:
         Not `vagrant up --provision`: on a running domain vagrant-libvirt 0.11 provisions twice
         (its action_up has Provision, and action_start calls action_provision when running)."""
         log_lock = threading.Lock()
+
+        vagrant = _python_vagrant()
 
         def one(name: str) -> str:
             runner = vagrant.Vagrant(root=str(self.settings.root), env=self.env,

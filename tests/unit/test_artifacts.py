@@ -1,18 +1,24 @@
 """Version profiles, the artifact cache and its verification (no VM; only 127.0.0.1 traffic)."""
+import copy
 import functools
 import hashlib
 import http.server
+import io
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from lab import artifacts, stage, topology
+from lab import artifacts, report, stage, topology
 from lab.artifacts import Artifact, ArtifactError, Cache, Fetcher
 
 ROOT = Path(__file__).parents[2]
@@ -52,7 +58,7 @@ def test_manifest_errors_name_the_place(tmp_path):
     raw["profiles"]["current"]["nomad"]["sha256"] = "abc"
     bad = tmp_path / "versions.yaml"
     bad.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ArtifactError, match=r"profiles\.current\.nomad: sha256 'abc' is not 64 lowercase hex digits"):
+    with pytest.raises(ArtifactError, match=r"versions\.yaml: profiles\.current\.nomad\.sha256: 'abc' is not 64 lo"):
         artifacts.load_profiles(bad)
 
 
@@ -69,8 +75,120 @@ def test_a_pin_that_is_not_64_lowercase_hex_digits_is_refused(tmp_path, pin):
     raw["profiles"]["article"]["nomad"]["sha256"] = pin
     bad = tmp_path / "versions.yaml"
     bad.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ArtifactError, match=r"profiles\.article\.nomad: sha256 .* is not 64 lowercase hex digits"):
+    with pytest.raises(ArtifactError, match=r"profiles\.article\.nomad\.sha256: .* is not 64 lowercase hex digits"):
         artifacts.load_profiles(bad)
+
+
+SHIPPED = yaml.safe_load(artifacts.MANIFEST.read_text())
+
+
+def manifest_variant(tmp_path, change) -> Path:
+    raw = copy.deepcopy(SHIPPED)
+    change(raw)
+    path = tmp_path / "versions.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _current(component):
+    return lambda r: r["profiles"]["current"][component]
+
+
+BAD_MANIFESTS = {
+    "a version YAML reads as a number": (lambda r: _current("nomad")(r).update(version=1.1),
+                                         "profiles.current.nomad.version: must be a string, got the number 1.1"),
+    "a list where a version belongs": (lambda r: _current("nomad")(r).update(version=["1", "11"]),
+                                       "profiles.current.nomad.version: must be a non-empty string, got a list"),
+    "a version with a trailing newline": (lambda r: _current("nomad")(r).update(version="1.11.3\n"),
+                                          "profiles.current.nomad.version: '1.11.3\\n' is not a version"),
+    "a version that climbs out of the cache": (lambda r: _current("consul")(r).update(version="../../etc"),
+                                               "profiles.current.consul.version: '../../etc' is not a version"),
+    "an unknown source": (lambda r: _current("consul")(r).update(source="ftp"),
+                          "profiles.current.consul.source: 'ftp' is not one of box, hashicorp, debian"),
+    "no source": (lambda r: _current("nomad")(r).pop("source"), "profiles.current.nomad.source: is required"),
+    "a misspelt pin": (lambda r: _current("nomad")(r).update(sha265="0" * 64),
+                       "profiles.current.nomad: unknown key(s) sha265"),
+    "a size that is a string": (lambda r: _current("consul")(r).update(size="34 MB"),
+                                "profiles.current.consul.size: must be a positive integer, got '34 MB'"),
+    "refs that are one string": (lambda r: _current("weave")(r)["images"].update(refs="weaveworks/weave:2.8.1"),
+                                 "profiles.current.weave.images.refs: must be a non-empty list of image references, "
+                                 "got the string"),
+    "a ref without a tag": (lambda r: _current("weave")(r)["images"]["refs"].__setitem__(0, "weaveworks/weave"),
+                            "profiles.current.weave.images.refs[0]: 'weaveworks/weave' is not an image reference"),
+    "a ref with a trailing newline": (
+        lambda r: _current("weave")(r)["images"]["refs"].__setitem__(0, "weaveworks/weave:2.8.1\n"),
+        "profiles.current.weave.images.refs[0]: 'weaveworks/weave:2.8.1\\n' is not an image reference"),
+    "a ref listed twice": (lambda r: _current("weave")(r)["images"]["refs"].append("docker.io/weaveworks/weave:2.8.1"),
+                           "profiles.current.weave.images.refs[3]: 'docker.io/weaveworks/weave:2.8.1' names an image "
+                           "listed before it"),
+    "a script URL that is not one": (lambda r: _current("weave")(r)["script"].update(url="weave"),
+                                     "profiles.current.weave.script.url: 'weave' is not an http(s) URL"),
+    "no images": (lambda r: _current("weave")(r).pop("images"), "profiles.current.weave.images: is required"),
+    "an env value that is a number": (lambda r: r["profiles"]["current-fork"]["weave"]["env"].update(WEAVE_MTU=1376),
+                                      "profiles.current-fork.weave.env.WEAVE_MTU: must be a string, got the number"),
+    "a Debian file name with a folder": (
+        lambda r: r["profiles"]["debian"]["consul"].update(filename="../consul.deb"),
+        "profiles.debian.consul.filename: '../consul.deb' is not a .deb file name (no directory)"),
+    "a Debian package without its name": (lambda r: r["profiles"]["debian"]["consul"].pop("package"),
+                                          "profiles.debian.consul.package: is required"),
+    "an unknown HCL version": (lambda r: _current("nomad")(r).update(hcl=3),
+                               "profiles.current.nomad.hcl: 3 is not one of 1, 2"),
+    "extends an unknown profile": (lambda r: r["profiles"]["debian"].update(extends="curent"),
+                                   "profiles.debian.extends: unknown profile 'curent'"),
+    "extends a list": (lambda r: r["profiles"]["debian"].update(extends=["current"]),
+                       "profiles.debian.extends: must be a non-empty string, got a list"),
+    "extends itself through another": (lambda r: r["profiles"]["current"].update(extends="debian"),
+                                       "profile current extends itself (current -> debian -> current)"),
+    "a profile without nomad": (lambda r: r["profiles"]["article"].pop("nomad"), "profiles.article: lacks nomad"),
+    "a component that is a string": (lambda r: r["profiles"]["current"].update(docker="20.10"),
+                                     "profiles.current.docker: must be a mapping, got the string '20.10'"),
+    "a profile name with a capital": (lambda r: r["profiles"].update(Newest=r["profiles"]["current"]),
+                                      "profiles.Newest: 'Newest' is not a profile name"),
+    "no profiles": (lambda r: r.update(profiles={}), "profiles: names no profile"),
+    "a short key fingerprint": (lambda r: r["hashicorp_signing_key"].update(fingerprint="72D7468F"),
+                                "hashicorp_signing_key.fingerprint: '72D7468F' is not a key fingerprint"),
+    "no signing key": (lambda r: r.pop("hashicorp_signing_key"), "hashicorp_signing_key: is required"),
+    "a description that is a list": (lambda r: r["profiles"]["article"].update(description=["a", "b"]),
+                                     "profiles.article.description: must be a non-empty string, got a list"),
+}
+
+
+@pytest.mark.parametrize("change, message", BAD_MANIFESTS.values(), ids=BAD_MANIFESTS.keys())
+def test_bad_manifest_is_refused_with_the_key_path_named(tmp_path, change, message):
+    bad = manifest_variant(tmp_path, change)
+    with pytest.raises(artifacts.ManifestError) as error:
+        artifacts.load_profiles(bad)
+    assert str(error.value).startswith(f"{bad}: ")
+    assert message in str(error.value)
+
+
+def test_an_error_in_an_extended_profile_names_the_profile_that_extends_it(tmp_path):
+    bad = manifest_variant(tmp_path, lambda r: _current("weave")(r)["images"].update(refs="weaveworks/weave:2.8.1"))
+    with pytest.raises(artifacts.ManifestError, match=r"versions\.yaml: debian extends current: "
+                                                      r"profiles\.current\.weave\.images\.refs: must be a non-empty"):
+        artifacts.profile("debian", bad)
+
+
+def test_a_broken_profile_does_not_stop_another_that_does_not_use_it(tmp_path):
+    bad = manifest_variant(tmp_path, lambda r: r["profiles"]["article"]["nomad"].update(version=0.87))
+    assert artifacts.profile("debian", bad).versions()["nomad"] == "1.11.3"
+    with pytest.raises(artifacts.ManifestError, match=r"profiles\.article\.nomad\.version: must be a string"):
+        artifacts.load_profiles(bad)
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    pin = "      sha256: 19dac5642a2ba5305e6ff8efee06a708d760ebe4d1cd7936bc3dc526f477dc12\n"
+    bad = tmp_path / "versions.yaml"
+    bad.write_text(artifacts.MANIFEST.read_text().replace(pin, pin + "      sha256: " + "0" * 64 + "\n"))
+    with pytest.raises(artifacts.ManifestError, match=r"versions\.yaml line \d+: duplicate key 'sha256' \(first at"):
+        artifacts.load_profiles(bad)
+
+
+def test_lab_versions_names_another_manifest(tmp_path, monkeypatch):
+    bad = manifest_variant(tmp_path, lambda r: _current("nomad")(r).update(hcl="two"))
+    monkeypatch.setenv("LAB_VERSIONS", str(bad))
+    with pytest.raises(artifacts.ManifestError, match=rf"^{re.escape(str(bad))}: profiles\.current\.nomad\.hcl"):
+        artifacts.profile("current")
 
 
 # -- the cache ------------------------------------------------------------------------------
@@ -127,6 +245,99 @@ def test_download_with_wrong_checksum_never_enters_the_cache(tmp_path):
     with pytest.raises(ArtifactError, match=r"expected .* \(pinned in lab/versions\.yaml\); not cached"):
         cache.add(artifact, download, "x")
     assert not cache.path(artifact).exists()
+
+
+# -- the cache shared by processes, and interrupted ------------------------------------------
+
+ADDER = """
+import sys, time
+from pathlib import Path
+from lab.artifacts import Artifact, Cache
+
+root, me, own, shared = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+cache = Cache(root)
+work = root.parent / f"work-{me}"
+work.mkdir()
+while not (root.parent / "go").exists():  # both start adding at the same moment
+    time.sleep(0.005)
+names = [f"{me}-{i}" for i in range(own)] + [f"shared-{i}" for i in range(shared)]
+for name in names:
+    artifact = Artifact("weave", "script", name, "url", f"weave-{name}")  # unpinned: only the index vouches
+    download = work / name
+    download.write_text(f"#!/bin/sh\\n# {name}, from {me}\\n")
+    assert cache.add(artifact, download, f"test: added by {me}").status == "ok"
+"""
+
+
+def test_two_processes_adding_at_once_lose_nothing(tmp_path):
+    own, shared = 20, 5
+    adders = [subprocess.Popen([sys.executable, "-c", ADDER, str(tmp_path / "cache"), me, str(own), str(shared)],
+                               cwd=ROOT, stderr=subprocess.PIPE, text=True) for me in ("a", "b")]
+    (tmp_path / "go").touch()
+    for adder in adders:
+        assert adder.wait(timeout=120) == 0, adder.stderr.read()
+    cache = Cache(tmp_path / "cache")
+    names = [f"{me}-{i}" for me in ("a", "b") for i in range(own)] + [f"shared-{i}" for i in range(shared)]
+    entries = {name: cache.check(Artifact("weave", "script", name, "url", f"weave-{name}")) for name in names}
+    assert {name: e.status for name, e in entries.items()} == dict.fromkeys(names, "ok")
+    assert len(json.loads(cache.index_path.read_text())) == 2 * own + shared
+    for i in range(shared):  # the last writer's file, with the last writer's entry
+        content = entries[f"shared-{i}"].path.read_text()
+        assert entries[f"shared-{i}"].verified == f"test: added by {content.rsplit(' ', 1)[1].strip()}"
+
+
+@pytest.fixture
+def crash_after_the_move(monkeypatch):
+    """Stop Cache.add as a killed process would: its file moved in, its entry not yet written."""
+    real = Cache._write_index
+
+    def write_then_die(self, index):
+        if any(entry.get("verified") == "dies" for entry in index.values()):
+            raise KeyboardInterrupt("killed")
+        real(self, index)
+    monkeypatch.setattr(Cache, "_write_index", write_then_die)
+
+
+@pytest.mark.parametrize("earlier_entry", [False, True], ids=["first add", "over an earlier entry"])
+def test_an_interrupted_add_leaves_an_orphan_that_fetch_removes(tmp_path, release_server, crash_after_the_move,
+                                                                 earlier_entry):
+    root, url = release_server
+    (root / "weave").write_text("#!/bin/sh\n# the release\n")
+    artifact = Artifact("weave", "script", "9.9.9", "url", "weave-9.9.9", url=f"{url}/weave")
+    cache = Cache(tmp_path / "cache")
+    if earlier_entry:  # an entry whose file was deleted since: it must not vouch for the new file
+        (tmp_path / "old").write_text("#!/bin/sh\n# an older download\n")
+        cache.add(artifact, tmp_path / "old", "first")
+        cache.path(artifact).unlink()
+    (tmp_path / "download").write_text("#!/bin/sh\n# a download\n")
+    with pytest.raises(KeyboardInterrupt):
+        cache.add(artifact, tmp_path / "download", "dies")
+    assert cache.path(artifact).exists()  # the file is there, and no entry says anything about it
+    assert "not put there by `python -m lab fetch`" in cache.check(artifact).reason
+    said = []
+    profile = artifacts.Profile("t", "", {"weave": artifacts.Component("weave", "9.9.9", (artifact,), {})}, {})
+    entry = Fetcher(cache, profile, say=said.append).fetch()[0]
+    assert said[0] == (f"removed {cache.path(artifact)}: no index entry or pin vouched for it "
+                       "(an interrupted fetch left it)")
+    assert entry.status == "ok" and entry.path.read_text() == "#!/bin/sh\n# the release\n"
+
+
+def test_orphans_are_only_files_nothing_vouches_for(tmp_path):
+    cache = Cache(tmp_path / "cache")
+    unpinned = Artifact("weave", "script", "9.9.9", "url", "weave-9.9.9")
+    recorded = Artifact("weave", "script", "9.9.8", "url", "weave-9.9.8")
+    by_pin = Artifact("weave", "script", "9.9.7", "url", "weave-9.9.7", sha256=hashlib.sha256(b"pinned\n").hexdigest())
+    other_profile = Artifact("weave", "script", "1.0.0", "url", "weave-1.0.0")
+    (tmp_path / "download").write_text("#!/bin/sh\n")
+    cache.add(recorded, tmp_path / "download", "test")
+    for artifact, content in ((unpinned, "#!/bin/sh\n"), (by_pin, "pinned\n"), (other_profile, "#!/bin/sh\n")):
+        cache.path(artifact).parent.mkdir(parents=True, exist_ok=True)
+        cache.path(artifact).write_text(content)
+    partial = cache.path(recorded).with_name(".weave-9.9.8.4242.partial")
+    partial.write_text("half a copy")
+    assert cache.remove_orphans([unpinned, recorded, by_pin]) == [partial, cache.path(unpinned)]
+    assert [cache.check(a).status for a in (recorded, by_pin)] == ["ok", "ok"]
+    assert cache.path(other_profile).exists()  # not among the artifacts asked about: left alone
 
 
 # -- fetch through a local release server ---------------------------------------------------
@@ -358,3 +569,176 @@ def test_stage_installs_nothing_from_a_tampered_file(tampered_consul_cache, tmp_
     assert "consul 1.8.7: " in env and "refusing it" in env
     assert not (root / "u1" / "artifacts" / consul.filename).exists()
     assert not (root / "u1" / "config" / "consul.hcl").exists()
+
+
+# -- fetch --from DIR --accept-unpinned: builds nothing pins -----------------------------------
+
+CURRENT_REFS = ["weaveworks/weave:2.8.1", "weaveworks/weaveexec:2.8.1", "weaveworks/weavedb:latest"]
+
+
+def docker_save(path: Path, tags: list[str]) -> Path:
+    """A tar laid out as `docker save` writes it: manifest.json, one config and one layer per image."""
+    with tarfile.open(path, "w") as tar:
+        def add(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        manifest = []
+        for i, tag in enumerate(tags):
+            add(f"{i:064x}.json", b"{}")
+            add(f"layer{i}/layer.tar", b"")
+            manifest.append({"Config": f"{i:064x}.json", "RepoTags": [tag], "Layers": [f"layer{i}/layer.tar"]})
+        add("manifest.json", json.dumps(manifest).encode())
+    return path
+
+
+def hashicorp_zip(path: Path, member: str, content: bytes = b"\x7fELF a rebuilt binary") -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        info = zipfile.ZipInfo(member)
+        info.external_attr = 0o100755 << 16  # as HashiCorp's zips store it
+        archive.writestr(info, content)
+    return path
+
+
+@pytest.fixture
+def stick(tmp_path) -> Path:
+    """A folder of the operator's files for the current profile: a weave rebuild, its images (one
+    of them tagged as a mirror's `docker save` writes it), and a Nomad 1.11.3 rebuild."""
+    folder = tmp_path / "stick"
+    folder.mkdir()
+    (folder / "weave-2.8.1").write_text("#!/bin/sh\n# weave 2.8.1, rebuilt\n")
+    docker_save(folder / "weave-images-2.8.1.tar", ["docker.io/weaveworks/weave:2.8.1", *CURRENT_REFS[1:]])
+    hashicorp_zip(folder / "nomad_1.11.3_linux_amd64.zip", "nomad")
+    return folder
+
+
+def lab_fetch(tmp_path, *argv) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lab", "--profile", "current", *argv], capture_output=True, text=True,
+                          cwd=ROOT, check=False, env=dict(os.environ, LAB_CACHE_DIR=str(tmp_path / "cache")))
+
+
+def test_without_the_flag_nothing_unpinned_gets_in(tmp_path, stick):
+    proc = lab_fetch(tmp_path, "fetch", "--component", "weave", "--from", str(stick))
+    assert proc.returncode == 3, proc.stderr
+    assert "nothing pinned to check" in proc.stdout and "(or take it as it is with --accept-unpinned)" in proc.stdout
+    assert not (tmp_path / "cache" / "artifacts" / "weave").exists()
+
+
+def test_accept_unpinned_takes_the_operators_build_and_says_so(tmp_path, stick):
+    proc = lab_fetch(tmp_path, "fetch", "--component", "weave", "--from", str(stick), "--accept-unpinned")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok       weave 2.8.1 (weave-images-2.8.1.tar): supplied by the operator, unpinned, accepted with " \
+           "--accept-unpinned: sha256 " in proc.stdout
+    assert ("a docker save holding weaveworks/weave:2.8.1, weaveworks/weavedb:latest, weaveworks/weaveexec:2.8.1"
+            in proc.stdout)
+    index = json.loads((tmp_path / "cache" / "artifacts" / "index.json").read_text())
+    assert {key: entry["trust"] for key, entry in index.items()} == {
+        "weave/2.8.1/weave-2.8.1": "operator-unpinned", "weave/2.8.1/weave-images-2.8.1.tar": "operator-unpinned"}
+    shown = lab_fetch(tmp_path, "versions").stdout
+    assert "  weave   2.8.1    ok, supplied by the operator, unpinned (operator-unpinned), ok, supplied by the " \
+           "operator, unpinned (operator-unpinned)" in shown
+    assert shown.splitlines()[0].startswith("current:")
+
+
+@pytest.mark.parametrize("tags, words", [
+    (CURRENT_REFS[:2], "refusing {stick}/weave-images-2.8.1.tar: not the profile's images: missing "
+                       "weaveworks/weavedb:latest"),
+    ([*CURRENT_REFS, "library/busybox:latest"], "not the profile's images: unexpected busybox:latest"),
+    (["weaveworks/weave:2.8.0", *CURRENT_REFS[1:]],
+     "missing weaveworks/weave:2.8.1; unexpected weaveworks/weave:2.8.0"),
+    (None, "refusing {stick}/weave-images-2.8.1.tar: not a tar archive"),
+], ids=["missing refs", "extra refs", "another tag", "not a tar"])
+def test_accept_unpinned_refuses_images_that_are_not_the_profiles(tmp_path, stick, tags, words):
+    images = stick / "weave-images-2.8.1.tar"
+    if tags is None:
+        images.write_bytes(b"\x89PNG not a tar at all" * 40)
+    else:
+        docker_save(images, tags)
+    proc = lab_fetch(tmp_path, "fetch", "--component", "weave", "--from", str(stick), "--accept-unpinned")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    refused = next(line for line in proc.stdout.splitlines() if line.startswith("refused "))
+    assert refused.startswith(f"refused  weave 2.8.1 (weave-images-2.8.1.tar): refusing {stick}/")
+    assert words.format(stick=stick) in refused
+    assert not Cache(tmp_path / "cache").path(profile_artifact("current", "weave", "images")).exists()
+
+
+def profile_artifact(name: str, component: str, role: str) -> Artifact:
+    return next(a for a in artifacts.profile(name).components[component].artifacts if a.role == role)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: hashicorp_zip(p, "consul"), "a zip without the nomad binary"),
+    (lambda p: p.write_text("#!/bin/sh\n"), "not a zip archive"),
+    (lambda p: hashicorp_zip(p, "nomad", b""), "a zip whose nomad is not a program"),
+], ids=["another binary", "a script", "an empty binary"])
+def test_accept_unpinned_refuses_a_zip_that_is_not_what_it_claims(tmp_path, stick, make, words):
+    make(stick / "nomad_1.11.3_linux_amd64.zip")
+    entry = Fetcher(Cache(tmp_path / "cache"), artifacts.profile("current"), say=lambda m: None, from_dir=stick,
+                    accept_unpinned=True).fetch(only=("nomad",))[0]
+    assert entry.status == "refused" and entry.reason.endswith(words)
+
+
+def test_a_rebuild_that_differs_from_the_pin_is_accepted_and_recorded_as_such(tmp_path, stick):
+    nomad = profile_artifact("current", "nomad", "binary")
+    cache = Cache(tmp_path / "cache")
+    entry = Fetcher(cache, artifacts.profile("current"), say=lambda m: None, from_dir=stick,
+                    accept_unpinned=True).fetch(only=("nomad",))[0]
+    assert entry.status == "ok" and entry.trust == "operator-differs-from-pin"
+    assert entry.verified.startswith(f"supplied by the operator, differs from the pin in lab/versions.yaml "
+                                     f"(sha256 {nomad.sha256}), accepted with --accept-unpinned: sha256 ")
+    assert "a zip holding nomad (" in entry.verified
+    # Held to what was recorded from now on: tampering afterwards is refused like any other.
+    with open(cache.path(nomad), "ab") as f:
+        f.write(b"tampered")
+    refused = cache.check(nomad)
+    assert refused.status == "refused" and "recorded when the operator supplied it" in refused.reason
+
+
+def test_an_operators_file_that_matches_its_pin_is_simply_verified(tmp_path):
+    content = hashicorp_zip(tmp_path / "nomad.zip", "nomad").read_bytes()
+    folder = tmp_path / "stick"
+    folder.mkdir()
+    (folder / "nomad_9.9.9_linux_amd64.zip").write_bytes(content)
+    raw = yaml.safe_load(artifacts.MANIFEST.read_text())
+    raw["profiles"]["current"]["nomad"].update(version="9.9.9", sha256=hashlib.sha256(content).hexdigest())
+    (tmp_path / "versions.yaml").write_text(yaml.safe_dump(raw))
+    entry = Fetcher(Cache(tmp_path / "cache"), artifacts.profile("current", tmp_path / "versions.yaml"),
+                    say=lambda m: None, from_dir=folder, accept_unpinned=True).fetch(only=("nomad",))[0]
+    assert (entry.status, entry.trust) == ("ok", "verified")
+    assert entry.verified == (f"sha256 pinned in lab/versions.yaml (copied from {folder}: "
+                              "a zip holding nomad (21 bytes))")
+
+
+def test_pinned_digests_are_named_as_not_checked(tmp_path):
+    refs = [ref.split("@")[0] for ref in profile_artifact("article", "weave", "images").refs]
+    folder = tmp_path / "stick"
+    folder.mkdir()
+    docker_save(folder / "weave-images-2.5.1.tar", refs)
+    (folder / "weave-2.5.1").write_text("#!/bin/sh\n# weave 2.5.1\n")
+    entries = Fetcher(Cache(tmp_path / "cache"), artifacts.profile("article"), say=lambda m: None, from_dir=folder,
+                      accept_unpinned=True).fetch(only=("weave",))
+    script, images = entries
+    assert images.trust == "operator-unpinned" and images.verified.endswith(
+        "; the digests pinned for weaveworks/weave:2.5.1, weaveworks/weaveexec:2.5.1, weaveworks/weavedb:latest "
+        "could not be checked (a docker save keeps no registry digest))")
+    # The article pins the script's size only: a rebuild of another size differs from that pin.
+    assert script.trust == "operator-differs-from-pin" and "(52227 bytes)" in script.verified
+
+
+def test_the_claims_report_says_where_an_operators_build_came_from(tmp_path, stick):
+    cache = Cache(tmp_path / "cache")
+    profile = artifacts.profile("current")
+    Fetcher(cache, profile, say=lambda m: None, from_dir=stick, accept_unpinned=True).fetch(only=("weave", "nomad"))
+    stack = stage.as_json(stage.plan(profile, cache))
+    assert {name: state["trust"] for name, state in stack.items()} == {
+        "docker": "", "weave": "operator-unpinned", "consul": "", "nomad": "operator-differs-from-pin"}
+    run = {"schema": 1, "metadata": {"profile": "current", "versions": profile.versions(), "stack": stack},
+           "results": [{"nodeid": "t.py::test_W1_x[u1]", "claim": "W1", "subject": "u1", "outcome": "passed"}]}
+    markdown = report.to_markdown(run)
+    assert "| weave | 2.8.1 | installed, supplied by the operator, unpinned (operator-unpinned) |" in markdown
+    assert "| nomad | 1.11.3 | installed, supplied by the operator, differs from the pin in lab/versions.yaml " \
+           "(operator-differs-from-pin) |" in markdown
+    assert "| docker | 20.10 | installed |" in markdown
+    assert "installed, supplied by the operator, unpinned (operator-unpinned)" in report.to_html(run)
+    report.write(run, tmp_path / "reports", formats=("json",))
+    assert report.merge([tmp_path / "reports" / "claims.json"]).count("| weave | 2.8.1 installed (operator-unpinned) |")

@@ -3,12 +3,14 @@ import copy
 import ipaddress
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import yaml
 
 from lab import topology
+from lab.libvirt_host import LibvirtHost
 from lab.topology import TopologyError
 
 SHIPPED = yaml.safe_load(topology.DEFAULT_PATH.read_text())
@@ -73,6 +75,24 @@ BAD = {
                                    "overlaps docker's bridge 172.17.0.0/16"),
     "zero memory": (lambda r: r["resources"].update(memory_mb=0), "resources.memory_mb: must be a positive integer"),
     "bad lab name": (lambda r: r.update(name="Lab_1"), "name: 'Lab_1' must be lower-case"),
+    "lab name with a trailing newline": (lambda r: r.update(name="nwl\n"), "name: 'nwl\\n' must be lower-case"),
+    "node name with a trailing newline": (lambda r: r["nodes"][0].update(name="u1\n"),
+                                          "nodes[0].name: 'u1\\n' is not a valid host name"),
+    "lab name too long for its bridges": (lambda r: r.update(name="nwl-lab-one"),
+                                          "name: 'nwl-lab-one' is too long: the lab's bridge nwl-lab-one-mana would "
+                                          "have 16 characters, and Linux allows 15 (use at most 10)"),
+    "a list where the lab name belongs": (lambda r: r.update(name=["nwl"]), "name: is required and must be a string"),
+    "node on the host's host-only address": (lambda r: r["nodes"][1].update(hostonly_ip="192.168.56.1"),
+                                             "nodes[1].hostonly_ip: 192.168.56.1 is the host's own address on "
+                                             "networks.hostonly"),
+    "management too small for its DHCP range": (lambda r: r["networks"]["management"].update(cidr="192.168.121.0/29"),
+                                                "networks.management.cidr: 192.168.121.0/29 is too small"),
+    "nodes not named u1 u2 u3": (lambda r: r["nodes"][2].update(name="u4"),
+                                 "nodes: the claims and their fixtures need the nodes u1, u2, u3; got u1, u2, u4"),
+    "nodes not a list": (lambda r: r.update(nodes={"u1": {}}), "nodes: must be a list of 3 nodes"),
+    "a node that is a string": (lambda r: r["nodes"].__setitem__(0, "u1"), "nodes[0]: must be a mapping, got the "
+                                                                           "string 'u1'"),
+    "resources a list": (lambda r: r.update(resources=[1, 1536]), "resources: must be a mapping, got a list"),
 }
 
 
@@ -99,6 +119,49 @@ def test_virtualbox_refuses_hostonly_outside_its_range():
     topo.require_provider("libvirt")  # libvirt networks have no such rule
     with pytest.raises(TopologyError, match=r"outside 192\.168\.56\.0/21.*/etc/vbox/networks\.conf"):
         topo.require_provider("virtualbox")
+
+
+def test_the_longest_lab_name_fits_every_bridge_the_lab_makes():
+    topo = topology.parse(variant(lambda r: r.update(name="nwl-lab-on")), Path("t.yaml"))
+    host = LibvirtHost(topo, Path("/nonexistent"))
+    bridges = [ET.fromstring(host.network_xml(role)).find("bridge").get("name") for role in topology.NETWORK_ROLES]
+    assert max(map(len, bridges)) == topology.IFNAME_MAX
+
+
+def test_the_host_side_of_each_network_is_what_the_checks_keep_nodes_off():
+    topo = topology.load()
+    host = LibvirtHost(topo, Path("/nonexistent"))
+    for role in topology.NETWORK_ROLES:
+        address = ET.fromstring(host.network_xml(role)).find("ip").get("address")
+        assert address == str(topo.host_address(role))
+        assert address not in {str(n.hostonly_ip) for n in topo.nodes} | {str(n.nat_ip) for n in topo.nodes}
+    dhcp = ET.fromstring(host.network_xml("management")).find("ip/dhcp/range")
+    assert (dhcp.get("start"), dhcp.get("end")) == ("192.168.121.10", "192.168.121.254")
+
+
+BAD_TEXT = {
+    "duplicate key": ("name: nwl\nname: other\n", r"t\.yaml line 2: duplicate key 'name' \(first at line 1\)"),
+    "duplicate key in a node": (
+        topology.DEFAULT_PATH.read_text().replace("    nat_ip: 10.0.3.16\n", "    nat_ip: 10.0.3.16\n    name: u9\n"),
+        r"t\.yaml line \d+: duplicate key 'name' \(first at line \d+\)"),
+    "not valid YAML": ("name: nwl\nnodes: [\n  - name: u1\n", r"t\.yaml line \d+: not valid YAML"),
+    "empty file": ("", r"t\.yaml: the file: must be a mapping, got nothing"),
+    "a list, not a mapping": ("- u1\n- u2\n", r"t\.yaml: the file: must be a mapping, got a list"),
+    "not UTF-8": (b"name: \xff\n", r"t\.yaml: not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("text, message", BAD_TEXT.values(), ids=BAD_TEXT.keys())
+def test_bad_topology_text_is_refused_with_the_line_named(tmp_path, text, message):
+    bad = tmp_path / "t.yaml"
+    bad.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(TopologyError, match=message):
+        topology.load(bad)
+
+
+def test_an_unknown_node_is_named_with_the_nodes_there_are():
+    with pytest.raises(TopologyError, match=r"topology\.yaml: nodes: there is no node 'u9' \(nodes: u1, u2, u3\)"):
+        topology.load().node("u9")
 
 
 def test_malformed_file_names_the_line(tmp_path):
