@@ -13,6 +13,10 @@ T = TypeVar("T")
 TRANSIENT = (CommandError, ValueError, OSError, EOFError)
 
 
+# How much of the last state seen a timeout's message shows.
+MAX_SEEN = 2000
+
+
 class WaitTimeout(TimeoutError):
     pass
 
@@ -46,4 +50,6 @@ def until(
     except tenacity.RetryError as e:
         last = e.last_attempt
         seen = f"last error: {last.exception()!r}" if last.failed else f"last result: {last.result()!r}"
+        if len(seen) > MAX_SEEN:
+            seen = seen[:MAX_SEEN] + "…"
         raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what} ({seen})") from None
