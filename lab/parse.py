@@ -19,6 +19,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 __all__ = [
     "Allocation",
+    "HttpResponse",
     "JobStatus",
     "PingResult",
     "RaftPeer",
@@ -26,6 +27,8 @@ __all__ = [
     "ServerMember",
     "WeaveConnection",
     "WeaveStatus",
+    "busybox_nslookup",
+    "http_response",
     "ip_addrs",
     "nomad_job_status",
     "nomad_server_members",
@@ -462,3 +465,54 @@ def nomad_job_status(text: str) -> JobStatus:
                     row["ID"], None if node_id in (None, "<none>") else node_id, row["Task Group"],
                     None if version is None else int(version), row["Desired"], row["Status"]))
     return JobStatus(fields["ID"], fields["Name"], fields["Type"], fields["Status"], summary, allocations)
+
+
+# ----------------------------------------------------------------------------- inside containers
+
+_NSLOOKUP_ANSWER = re.compile(r"^Address(?: \d+)?:\s+(\d+\.\d+\.\d+\.\d+)$")
+
+
+def busybox_nslookup(text: str) -> list[IPv4Address]:
+    """IPv4 answers of BusyBox ``nslookup NAME``: the ``Address:`` lines after a ``Name:``
+    (the first ``Address:`` is the server's own, ``127.0.0.11:53`` in a Docker network).
+    ``** server can't find NAME: NXDOMAIN`` gives ``[]``; text without a ``Server:`` line raises."""
+    lines = _lines(text)
+    if not lines or not lines[0].startswith("Server:"):
+        raise _fail("'Server: <address>' first (BusyBox nslookup)", lines[0] if lines else None)
+    answers: list[IPv4Address] = []
+    named = False
+    for line in lines[1:]:
+        if line.startswith("Name:"):
+            named = True
+        elif named and (m := _NSLOOKUP_ANSWER.match(line.strip())):
+            answers.append(IPv4Address(m.group(1)))
+    return answers
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    reason: str
+    headers: dict[str, str]
+    body: str
+
+
+_STATUS_LINE = re.compile(r"^HTTP/\d\.\d (\d{3})(?: (.*))?$")
+
+
+def http_response(text: str) -> HttpResponse:
+    """A raw HTTP/1.x response (what ``nc`` prints for a hand-written request): status line,
+    headers up to the blank line, then the body. An empty text (nothing answered) raises."""
+    head, separator, body = text.replace("\r\n", "\n").partition("\n\n")
+    lines = head.splitlines()
+    status = _STATUS_LINE.match(lines[0]) if lines else None
+    if not status or not separator:
+        raise _fail("'HTTP/1.x NNN reason', headers and a blank line (an HTTP response)",
+                    lines[0] if lines else None)
+    headers = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise _fail("'Name: value' header lines", line)
+        headers[name.strip().lower()] = value.strip()
+    return HttpResponse(int(status.group(1)), status.group(2) or "", headers, body)

@@ -22,6 +22,7 @@ FOLDER_OF = {
     "routes": ("routes", "box"),
     "consul_raft_peers": ("raft_peers", "consul"), "nomad_raft_peers": ("raft_peers", "nomad"),
     "nomad_server_members": ("nomad_server_members", "nomad"), "nomad_job_status": ("nomad_job_status", "nomad"),
+    "busybox_nslookup": ("busybox_nslookup", "box"), "http_response": ("http_response", "box"),
 }
 
 

@@ -70,9 +70,23 @@ class Container:
             raise ContainerGone(f"ping in {self} did not run: {result.stderr.strip() or result.stdout.strip()}")
         return parse.ping(recorder.record("ping_busybox", result).stdout)
 
-    def http_get(self, url: str) -> CommandResult:
+    def resolve(self, name: str) -> list[ipaddress.IPv4Address]:
+        """NAME's addresses through the container's own resolver configuration (its resolv.conf:
+        Docker's embedded DNS on a user network, which forwards to `--dns`). BusyBox nslookup has
+        its own DNS client; the image's static-glibc BusyBox cannot use getaddrinfo (see http_get)."""
         self.require_running()
-        return self.exec(f"wget -q -T 5 -O - {shlex.quote(url)}", check=False)
+        result = self.exec(f"nslookup {shlex.quote(name)}", check=False)
+        return parse.busybox_nslookup(recorder.record("busybox_nslookup", result).stdout)
+
+    def http_get(self, address, port: int, host: str | None = None, path: str = "/") -> parse.HttpResponse:
+        """GET PATH from ADDRESS:PORT with a hand-written HTTP/1.0 request through BusyBox nc.
+
+        Not BusyBox wget: Debian's busybox-static is linked against glibc, and its wget segfaults
+        (exit 139) in the bare test image, even for an address literal."""
+        self.require_running()
+        request = f"GET {path} HTTP/1.0\\r\\nHost: {host or address}:{port}\\r\\n\\r\\n"
+        result = self.exec(f"printf {shlex.quote(request)} | nc -w 10 {address} {port}", check=False)
+        return parse.http_response(recorder.record("http_response", result).stdout)
 
     def remove(self) -> None:
         self.node.run(f"docker rm -f {self.name}", check=False)

@@ -463,3 +463,39 @@ def test_nomad_job_status(path, job_id, summary, allocations):
 def test_nomad_job_status_rejects(text, message):
     with pytest.raises(ValueError, match=message):
         parse.nomad_job_status(text)
+
+
+# ----------------------------------------------------------------------------- inside containers
+
+def test_busybox_nslookup_gives_the_answers_not_the_server():
+    assert parse.busybox_nslookup(sample("busybox_nslookup/lab-busybox-1.35-three-answers.txt")) == [
+        IPv4Address("10.34.0.1"), IPv4Address("10.40.0.2"), IPv4Address("10.32.0.3")]
+
+
+def test_busybox_nslookup_nxdomain_is_no_answer():
+    assert parse.busybox_nslookup(sample("busybox_nslookup/lab-busybox-1.35-nxdomain.txt")) == []
+
+
+@pytest.mark.parametrize("text", ["", sample("ping/article-busybox-3of3.txt")], ids=["empty", "ping-text"])
+def test_busybox_nslookup_rejects(text):
+    with pytest.raises(ValueError, match="Server:"):
+        parse.busybox_nslookup(text)
+
+
+def test_http_response_of_busybox_httpd():
+    response = parse.http_response(sample("http_response/lab-busybox-httpd-1.35-200.txt"))
+    assert (response.status, response.reason) == (200, "OK")
+    assert response.headers["content-length"] == "44" and response.headers["connection"] == "close"
+    assert response.body == "this is httpbackendservice, version: v1.0.0\n"
+
+
+def test_http_response_not_found():
+    response = parse.http_response(sample("http_response/lab-busybox-httpd-1.35-404.txt"))
+    assert response.status == 404 and "404 Not Found" in response.body
+
+
+@pytest.mark.parametrize("text", ["", "nc: timed out\n", sample("weave_status/article.txt")],
+                         ids=["nothing-answered", "nc-error", "weave-status-text"])
+def test_http_response_rejects(text):
+    with pytest.raises(ValueError, match="HTTP response"):
+        parse.http_response(text)

@@ -13,7 +13,8 @@ PARSER_OF = {
     "ping": parse.ping, "ip_addrs": parse.ip_addrs, "routes": parse.routes,
     "weave_status": parse.weave_status, "weave_connections": parse.weave_connections,
     "raft_peers": parse.raft_peers, "nomad_server_members": parse.nomad_server_members,
-    "nomad_job_status": parse.nomad_job_status,
+    "nomad_job_status": parse.nomad_job_status, "busybox_nslookup": parse.busybox_nslookup,
+    "http_response": parse.http_response,
 }
 RECORDED = sorted(SAMPLES.glob("*/lab-*.txt"))
 
