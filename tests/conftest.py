@@ -14,7 +14,7 @@ import pytest
 from lab import artifacts, wait
 from lab.article import WEAVE_RANGE
 from lab.settings import timeouts
-from lab.stack import consul, docker, nomad
+from lab.stack import TEST_CONTAINER_PREFIX, consul, docker, nomad
 from lab.stack.weave import Weave
 
 
@@ -49,7 +49,8 @@ def containers(lab, request):
     started: list[docker.Container] = []
 
     def start(node, label, **kwargs) -> docker.Container:
-        name = f"nwl-{request.node.originalname[5:25].replace('_', '-')}-{label}-{uuid.uuid4().hex[:6]}"
+        test = request.node.originalname[5:25].replace("_", "-")
+        name = f"{TEST_CONTAINER_PREFIX}{test}-{label}-{uuid.uuid4().hex[:6]}"
         container = docker.start(node, name, **kwargs)
         started.append(container)
         return container

@@ -16,7 +16,7 @@ from lab import parse, recorder, wait
 from lab.node import CommandError, CommandResult, Node
 from lab.parallel import on_each
 from lab.settings import timeouts
-from lab.stack import host
+from lab.stack import TEST_CONTAINER_PREFIX, host
 
 PROXY_SOCKET = "unix:///var/run/weave/weave.sock"
 BRIDGE = "weave"
@@ -90,9 +90,14 @@ class Weave:
     def reset(self, node: Node) -> None:
         """`weave reset`, once nothing is attached to Docker's weave network any more.
 
-        While a container is attached (a test's client, a job's task whose kill timeout has not
-        expired) the script cannot remove the network, and the next launch would hand out
-        addresses from the old network's range. So: wait for it to empty, reset, check it is gone."""
+        While a container is attached the script cannot remove the network, and the next launch
+        would hand out addresses from the old network's range. So the lab's own test containers
+        still attached (those kept after a failure or under --lab-destroy=never: the reset ends
+        what they showed anyway) are removed first; then the reset waits, bounded, for the rest
+        (a job's task within its kill timeout) to go, resets, and checks the network is gone."""
+        leftovers = [name for name in attached_containers(node) or [] if name.startswith(TEST_CONTAINER_PREFIX)]
+        if leftovers:
+            node.run(f"docker rm -f {' '.join(leftovers)}")
         wait.until(lambda: attached_containers(node), f"no container attached to docker's {DOCKER_NETWORK} "
                    f"network on {node.name} (weave reset cannot remove it before)",
                    timeout=timeouts().weave_detached, interval=3, accept=lambda attached: not attached)

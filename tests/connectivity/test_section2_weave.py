@@ -5,7 +5,7 @@ from lab import parse, wait
 from lab.claims import claim, stack_state
 from lab.parallel import on_each
 from lab.settings import timeouts
-from lab.stack import docker, host
+from lab.stack import TEST_CONTAINER_PREFIX, docker, host
 from lab.stack import weave as weave_ops
 
 pytestmark = stack_state
@@ -15,7 +15,7 @@ pytestmark = stack_state
 def weave_containers(lab, overlay):
     """`docker run -ti --net=weave busybox /bin/sh` on u1, u2 and u3 (detached here)."""
     def start(node):
-        name = f"nwl-w-{node.name}"
+        name = f"{TEST_CONTAINER_PREFIX}w-{node.name}"
         docker.Container(node, name).remove()
         return docker.start(node, name, net="weave")
 

@@ -8,7 +8,7 @@ from lab.article import DEFAULT_SUBNET, DOCKER_BRIDGE
 from lab.article import OTHER_SUBNET as B_SUBNET
 from lab.article import OTHER_SUBNET_CIDR as B_CIDR
 from lab.claims import claim, stack_state
-from lab.stack import consul, docker
+from lab.stack import TEST_CONTAINER_PREFIX, consul, docker
 from lab.stack import weave as weave_ops
 
 pytestmark = stack_state
@@ -66,7 +66,7 @@ def proxy_containers(lab, nodes, subnet_overlay):
     run = uuid.uuid4().hex[:6]
     started = {}
     for label, (node, cidr) in plan.items():
-        started[label] = docker.start(node, f"nwl-i-{label}-{run}", via_weave_proxy=True,
+        started[label] = docker.start(node, f"{TEST_CONTAINER_PREFIX}i-{label}-{run}", via_weave_proxy=True,
                                       env={"WEAVE_CIDR": cidr} if cidr else None)
     yield started
     if lab.settings.destroy != "never":
