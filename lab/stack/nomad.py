@@ -160,23 +160,24 @@ class Nomad:
         _cli(node, "system gc")
 
     @contextlib.contextmanager
-    def deployed(self, nodes, job_id: str, service: str, keep: bool = False, **job) -> Iterator[Deployment]:
+    def deployed(self, nodes, job_id: str, service: str, **job) -> Iterator[Deployment]:
         """Run the article's job, wait until one allocation runs on every node and consul lists
-        the service on all of them; stop and purge it afterwards (unless kept for debugging)."""
+        the service on all of them; stop and purge it afterwards, also when it never got there (a
+        job left running would keep its tasks on the weave network and spoil the later sections;
+        a failure's state is in the diagnostics collected when it happened)."""
         first = nodes[0]
         self.run_job(first, job_id, render_job(self.topo, self.hcl, job=job_id, service=service, **job))
         wanted = len(nodes)
-        wait.until(lambda: self.status(first, job_id).summary.get(TASK, {}).get("Running") == wanted,
-                   f"job {job_id} to have {wanted} running allocations", timeout=timeouts().nomad_job_running,
-                   interval=5)
-        wait.until(lambda: len(consul.catalog_service(first, service)) == wanted,
-                   f"consul to list service {service} on {wanted} nodes", timeout=timeouts().consul_catalog,
-                   interval=3)
         try:
+            wait.until(lambda: self.status(first, job_id).summary.get(TASK, {}).get("Running") == wanted,
+                       f"job {job_id} to have {wanted} running allocations", timeout=timeouts().nomad_job_running,
+                       interval=5)
+            wait.until(lambda: len(consul.catalog_service(first, service)) == wanted,
+                       f"consul to list service {service} on {wanted} nodes", timeout=timeouts().consul_catalog,
+                       interval=3)
             yield Deployment(job_id, service, self.placements(first, job_id))
         finally:
-            if not keep:
-                self.stop_and_purge(first, job_id)
+            self.stop_and_purge(first, job_id)
 
     def docker_endpoint(self, node) -> str:
         """Which staged agent config is active on the node: "docker" or "weave-proxy"."""

@@ -26,7 +26,7 @@ def httpbackend(lab, nomad_cluster, exposed_overlay):
     a unique ID; it is purged afterwards unless the lab is kept for debugging."""
     nodes = list(lab.nodes.values())
     with nomad_cluster.using_endpoint(nodes, "docker"), nomad_cluster.deployed(
-            nodes, f"httpbackend-{uuid.uuid4().hex[:6]}", SERVICE, keep=lab.settings.destroy == "never",
+            nodes, f"httpbackend-{uuid.uuid4().hex[:6]}", SERVICE,
             image=docker.HTTPBACKEND, network_mode="weave") as deployment:
         yield deployment
 

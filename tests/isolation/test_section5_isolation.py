@@ -69,9 +69,8 @@ def proxy_containers(lab, nodes, subnet_overlay):
         started[label] = docker.start(node, f"{TEST_CONTAINER_PREFIX}i-{label}-{run}", via_weave_proxy=True,
                                       env={"WEAVE_CIDR": cidr} if cidr else None)
     yield started
-    if lab.settings.destroy != "never":
-        for container in started.values():
-            container.remove()
+    for container in started.values():  # later tests start from the article's state
+        container.remove()
 
 
 @claim("I4")
@@ -128,7 +127,7 @@ def another_subnet_job(request, lab, nodes, nomad_cluster, subnet_overlay):
     agents whose docker endpoint is the weave proxy's socket (agent.hcl edited, agents restarted)."""
     job_id = f"hb-subnet-{uuid.uuid4().hex[:6]}"
     with nomad_cluster.using_endpoint(nodes, "weave-proxy"), nomad_cluster.deployed(
-            nodes, job_id, f"httpbackend-{job_id[-6:]}", keep=lab.settings.destroy == "never",
+            nodes, job_id, f"httpbackend-{job_id[-6:]}",
             image=docker.HTTPBACKEND, network_mode=None, weave_cidr=B_CIDR,
             address_mode=request.param) as deployment:
         yield request.param or "auto", deployment

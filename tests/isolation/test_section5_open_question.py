@@ -20,7 +20,7 @@ pytestmark = stack_state
 def weave_driver_job(lab, nodes, nomad_cluster, consul_cluster, subnet_overlay):
     job_id = f"hb-answer-{uuid.uuid4().hex[:6]}"
     with nomad_cluster.using_endpoint(nodes, "docker"), nomad_cluster.deployed(
-            nodes, job_id, f"httpbackend-{job_id[-6:]}", keep=lab.settings.destroy == "never",
+            nodes, job_id, f"httpbackend-{job_id[-6:]}",
             image=docker.HTTPBACKEND, network_mode="weave", address_mode="driver") as deployment:
         yield deployment.service
 
