@@ -107,6 +107,9 @@ def _terminal_line(config) -> Callable[[str], None]:
         if reporter is None:
             return
         with lock, capture.global_and_fixture_disabled() if capture else nullcontext():
+            # After xdist's progress dots (or its header) the line is not ended yet.
+            if getattr(reporter, "_width_of_current_line", 0):
+                reporter.write("\n")
             reporter.write_line(text)
             reporter.flush()  # a pipe (CI) would otherwise hold the line back
 

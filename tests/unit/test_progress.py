@@ -155,3 +155,42 @@ def test_the_tailer_thread_shows_the_rest_when_stopped(tmp_path):
     Progress(path, heartbeat=1e9).note(LAB, "box: building")
     tailer.stop()
     assert shown == ["[lab    0s] lab: box: building"]
+
+
+# -- in pytest: the worker that brings the lab up writes, the controller shows -------------------
+FAKE_BRINGUP = """
+from lab import pytest_plugin
+
+def test_bring_up(request):
+    progress = pytest_plugin._progress(request.config)
+    with progress.stage("bring-up"):
+        for node in ("u1", "u2", "u3"):
+            progress.phase(node, "boot", "Starting domain.")
+        progress.note("u2", "consul 1.8.7: unchanged")
+"""
+
+
+def _run_fake_bringup(pytester, monkeypatch, *args):
+    monkeypatch.setenv("LAB_ROOT", str(pytester.path))
+    monkeypatch.setenv("LAB_TOPOLOGY", str(Path(vagrant.__file__).with_name("topology.yaml")))
+    pytester.makepyfile(test_fake=FAKE_BRINGUP)
+    return pytester.runpytest_subprocess("-p", "lab.pytest_plugin", "-p", "no:cacheprovider",
+                                         "--lab-provider", "libvirt", *args)
+
+
+def test_the_xdist_controller_shows_what_a_worker_brings_up(pytester, monkeypatch):
+    result = _run_fake_bringup(pytester, monkeypatch, "-n", "2", "--dist", "loadgroup")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*workers*", "[[]lab bring-up    0s[]] u1 boot: Starting domain.",
+                                 "*u3 boot: Starting domain.", "*u2 boot: consul 1.8.7: unchanged",
+                                 "[[]lab bring-up    0s[]] bring-up done in 0s*"])
+
+
+def test_without_xdist_the_same_lines_are_shown_past_the_capture(pytester, monkeypatch):
+    result = _run_fake_bringup(pytester, monkeypatch)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*u1 boot: Starting domain.", "*u2 boot: consul 1.8.7: unchanged",
+                                 "*bring-up done in 0s*"])
+
+
+pytest_plugins = ["pytester"]
