@@ -65,7 +65,7 @@ class BoxCache:
                 return False
             if not self.box_file.exists():
                 self.build()
-            self.say(f"box: adding {self.box_name} ({self.box_file.name}) to Vagrant")
+            self.say(f"adding {self.box_name} ({self.box_file.name}) to Vagrant")
             add(self.box_name, self.box_file)
             self.installed_marker.write_text(self.hash + "\n")
             return True
@@ -77,7 +77,7 @@ class BoxCache:
         command = ["bash", str(script), str(self.box_file)]
         if os.geteuid() != 0:
             command = ["sudo", "--preserve-env=" + ",".join(RECIPE_ENV), *command]
-        self.say(f"box: building {self.box_file.name} from Debian packages (about 3 minutes; log {log_path})")
+        self.say(f"building {self.box_file.name} from Debian packages (about 3 minutes; log {log_path})")
         with open(log_path, "a") as log:
             proc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
         if proc.returncode != 0:

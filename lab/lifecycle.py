@@ -106,7 +106,7 @@ class Lab:
         states = stage.plan(self.profile, self.cache)
         for state in states.values():
             if not state.ready:
-                self._note(f"stack: {state.name} {state.version} {state.status}: {state.reason}")
+                self._note(f"{state.name} {state.version} {state.status}: {state.reason}")
         stage.write(self.settings.state_dir / "stage", self.settings.root / "provision" / "stack",
                     self.topology, self.profile, self.cache, states, self.settings.nomad_endpoint)
         self._stack = states
