@@ -380,7 +380,7 @@ def test_markdown_has_the_bring_up_and_teardown_seconds_per_phase_and_node():
     assert rows["bring-up", "box"] == "| bring-up | box | 128 | 0 | 5 |  |"
     assert rows["bring-up", "provision images"] == "| bring-up | provision images |  | 67 | 68 | 63 |"
     assert rows["bring-up", "total"] == "| bring-up | total | 512 |  |  |  |"
-    assert rows["teardown", "destroy"] == "| teardown | destroy |  | 3 | 3 | 3 |"
+    assert rows["teardown", "destroy"] == "| teardown | destroy |  | 5 | 4 | 4 |"
     phases = [key[1] for key in rows if key[0] == "bring-up"]
     assert phases[:3] == ["stack", "libvirt", "box"] and phases[-2:] == ["versions", "total"]
 
