@@ -7,7 +7,10 @@ bring-up's and the teardown's timings per node and phase.
 It brings a lab up of its own, so it is not part of the default run (pyproject's testpaths leave
 tests/bringup out) and cannot run while a lab is up. `.ci/run` runs it after the README's command:
 
-    pytest tests/bringup
+    pytest -p no:junitxml tests/bringup
+
+The nested run's output (with each line's arrival time), claims report and JUnit XML go to
+reports/bringup/ (-p no:junitxml keeps this run's own XML from replacing reports/junit.xml).
 """
 from __future__ import annotations
 
