@@ -264,10 +264,12 @@ def phases(meta: dict) -> Phases | None:
 
 def phase_table(timings: Phases) -> tuple[list[str], list[list[str]]]:
     """The timings as a table of text cells (seconds, blank where a node had no such phase)."""
-    rows = [[stage, phase, *(f"{by_node[n]:.0f}" if n in by_node else "" for n in timings.nodes)]
-            for stage, phase, by_node in timings.rows]
-    rows += [[stage, "total", f"{total:.0f}", *[""] * (len(timings.nodes) - 1)]
-             for stage, total in timings.totals.items()]
+    rows = []
+    for i, (stage, phase, by_node) in enumerate(timings.rows):
+        rows.append([stage, phase, *(f"{by_node[n]:.0f}" if n in by_node else "" for n in timings.nodes)])
+        stage_ends = i + 1 == len(timings.rows) or timings.rows[i + 1][0] != stage
+        if stage_ends and stage in timings.totals:
+            rows.append([stage, "total", f"{timings.totals[stage]:.0f}", *[""] * (len(timings.nodes) - 1)])
     return ["Stage", "Phase", *timings.nodes], rows
 
 
