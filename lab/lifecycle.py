@@ -151,7 +151,7 @@ class Lab:
 
     def _running_state(self, created_by: str, daemons: list[str]) -> LabState:
         """The state of the lab Vagrant brought up, once every node answers over SSH."""
-        self.progress.phase(LAB, "ssh", "every node over SSH", awaited="SSH to every node")
+        self.progress.phase(LAB, "reachable", "every node over SSH", awaited="SSH to every node")
         state = LabState(
             provider=self.settings.provider,
             topology_path=str(self.settings.topology_path),

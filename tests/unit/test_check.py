@@ -16,7 +16,7 @@ def test_the_summary_names_the_report_counts_verdicts_and_times(tmp_path):
     lines = text.splitlines()
     assert lines[0] == f"check: report {tmp_path / 'claims.md'} (also claims.html, claims.json)"
     assert lines[1] == "check: 26 claims: 2 passed, 1 failed, 1 skipped, 0 partial, 22 not run"
-    assert lines[2] == "check: lab bring-up 512s, teardown 16s"
+    assert lines[2] == "check: lab bring-up 521s, teardown 16s"
     assert lines[3] == "check: total 1234s, pytest exit status 1"
 
 

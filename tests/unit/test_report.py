@@ -377,9 +377,9 @@ def test_markdown_has_the_bring_up_and_teardown_seconds_per_phase_and_node():
     lines = section.strip().splitlines()
     assert lines[0] == "| Stage | Phase | lab | u1 | u2 | u3 |"
     rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[:2]): line for line in lines[2:]}
-    assert rows["bring-up", "box"] == "| bring-up | box | 128 | 0 | 5 |  |"
-    assert rows["bring-up", "provision images"] == "| bring-up | provision images |  | 67 | 68 | 63 |"
-    assert rows["bring-up", "total"] == "| bring-up | total | 512 |  |  |  |"
+    assert rows["bring-up", "box"] == "| bring-up | box | 166 | 3 | 0 | 0 |"
+    assert rows["bring-up", "provision images"] == "| bring-up | provision images |  | 8 | 7 | 8 |"
+    assert rows["bring-up", "total"] == "| bring-up | total | 521 |  |  |  |"
     assert rows["teardown", "destroy"] == "| teardown | destroy |  | 5 | 4 | 4 |"
     order = [tuple(cell.strip() for cell in line.strip("|").split("|")[:2]) for line in lines[2:]]
     assert order[:3] == [("bring-up", "stack"), ("bring-up", "libvirt"), ("bring-up", "box")]
@@ -390,9 +390,9 @@ def test_markdown_has_the_bring_up_and_teardown_seconds_per_phase_and_node():
 def test_html_shows_the_timings_as_bars_relative_to_the_longest_phase():
     html = report.to_html(report.load(SAMPLES / "current.json"))
     table = html.split('<table class="phases">', 1)[1].split("</table>", 1)[0]
-    assert '<span class="bar" style="width: 12.0em" title="lab box: 128.5s"></span>128' in table
-    assert 'title="u2 provision images: 68.0s"' in table
-    assert "<td>teardown</td><td>destroy</td>" in table and "<b>512</b>" in table
+    assert '<span class="bar" style="width: 12.0em" title="lab box: 166.1s"></span>166' in table
+    assert 'style="width: 0.48em" title="u2 provision images: 6.7s"' in table
+    assert "<td>teardown</td><td>destroy</td>" in table and "<b>521</b>" in table
 
 
 def test_a_run_without_timings_has_no_timings_section():
