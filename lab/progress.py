@@ -172,15 +172,22 @@ class Progress:
 
     def _beat(self, stop: threading.Event) -> None:
         while not stop.wait(min(5.0, self.heartbeat / 4)):
-            with self._lock:
-                now = self.clock()
-                quiet = {node: r for node, r in self._running.items() if now - r.last_line >= self.heartbeat}
-                if not quiet:
-                    continue
-                for running in quiet.values():
+            self.beat()
+
+    def beat(self) -> None:
+        """One heartbeat line for every phase quiet for `heartbeat` seconds, if any, saying what each
+        awaits (nodes awaiting the same thing share a clause). The stage's thread calls it every few seconds."""
+        with self._lock:
+            now = self.clock()
+            waits: dict[tuple[str, str], list[tuple[str, float]]] = {}
+            for node, running in self._running.items():
+                if now - running.last_line >= self.heartbeat:
                     running.last_line = now
+                    waits.setdefault((running.phase, running.awaited), []).append((node, now - running.started))
+            if waits:
                 self._emit(LAB, "", "heartbeat", "; ".join(
-                    f"{node} {r.phase} {now - r.started:.0f}s, awaiting {r.awaited}" for node, r in quiet.items()))
+                    f"{', '.join(n for n, _ in nodes)} {phase} {_seconds(s for _, s in nodes)}, awaiting {awaited}"
+                    for (phase, awaited), nodes in waits.items()))
 
     def _emit(self, node: str, phase: str, kind: str, message: str, **extra) -> None:
         now = self.clock()
@@ -191,6 +198,12 @@ class Progress:
                 out.write(event.to_json() + "\n")
         if self.echo is not None:
             self.echo(event.line())
+
+
+def _seconds(values) -> str:
+    """`61s`, or `61-64s` for several nodes."""
+    values = sorted(round(v) for v in values)
+    return f"{values[0]}s" if values[0] == values[-1] else f"{values[0]}-{values[-1]}s"
 
 
 class Tailer:

@@ -117,6 +117,21 @@ def test_a_quiet_phase_gets_a_heartbeat_that_says_what_it_awaits():
     assert "u2 ssh" in heartbeat and "awaiting SSH to answer" in heartbeat
 
 
+def test_nodes_awaiting_the_same_thing_share_one_heartbeat_line():
+    clock = FakeClock()
+    lines: list[str] = []
+    progress = Progress(None, echo=lines.append, heartbeat=60, clock=clock)
+    for node in ("u1", "u2", "u3"):
+        progress.phase(node, "boot", "Starting domain.", awaited="the VM to boot")
+        clock.now += 1
+    progress.phase("lab", "box", awaited="the box")
+    clock.now += 62
+    progress.beat()
+    progress.beat()  # nothing new: every quiet phase was just named
+    assert lines[-1].endswith("… u1, u2, u3 boot 63-65s, awaiting the VM to boot; lab box 62s, awaiting the box")
+    assert sum("awaiting" in line for line in lines) == 1
+
+
 def test_a_failed_stage_says_so_and_closes_its_phases():
     lines: list[str] = []
     progress = Progress(None, echo=lines.append, heartbeat=1e9)
