@@ -93,12 +93,11 @@ def _up(lab: lifecycle.Lab, args) -> int:
 
 
 def _provision(lab: lifecycle.Lab, args) -> int:
-    def show(node: str, line: str) -> None:  # as Vagrant prints it, prefixed by node, all nodes at once
-        if line.strip():
-            print(line, flush=True)
+    def show(step) -> None:  # every node at once, as the steps come
+        print(f"  [{step.node}] {step.message}", flush=True)
 
     changed = False
-    for node, lines in sorted(lab.provision_stack(on_line=show).items()):
+    for node, lines in sorted(lab.provision_stack(on_step=show).items()):
         for line in lines:
             print(f"{node}: {line}")
             changed |= ": changed" in line
@@ -208,12 +207,47 @@ def _cache_state(entry: artifacts.CacheEntry) -> str:
 def _check(settings: Settings, pytest_args: list[str]) -> int:
     """The main job: the pytest session brings the lab up once, checks every claim, tears down."""
     import subprocess
+    import time
 
+    started, wall_start = time.monotonic(), time.time()
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--lab-provider", settings.provider,
                "--lab-topology", str(settings.topology_path), "--lab-profile", settings.profile,
                "--lab-nomad-endpoint", settings.nomad_endpoint,
                "--lab-destroy", "always", *(pytest_args or ["-n", "3", "tests/connectivity", "tests/isolation"])]
-    return subprocess.run(command, cwd=settings.root, check=False).returncode
+    status = subprocess.run(command, cwd=settings.root, check=False).returncode
+    print(_check_summary(_report_dir(settings, pytest_args), started_at=wall_start,
+                         seconds=time.monotonic() - started, status=status))
+    return status
+
+
+def _report_dir(settings: Settings, pytest_args: list[str]) -> Path:
+    """Where pytest wrote the claims report: --lab-report-dir (relative to the project), else reports/."""
+    for i, arg in enumerate(pytest_args):
+        if arg.startswith("--lab-report-dir="):
+            return settings.root / arg.split("=", 1)[1]
+        if arg == "--lab-report-dir" and i + 1 < len(pytest_args):
+            return settings.root / pytest_args[i + 1]
+    return settings.root / "reports"
+
+
+def _check_summary(directory: Path, started_at: float, seconds: float, status: int) -> str:
+    """Where the report is, how many claims got each verdict, and how long it all took."""
+    path = directory / "claims.json"
+    lines = []
+    if path.exists() and path.stat().st_mtime >= started_at:
+        run = report.load(path)
+        counts = report.verdict_counts(run)
+        lines.append(f"check: report {directory / 'claims.md'} (also claims.html, claims.json)")
+        lines.append(f"check: {sum(counts.values())} claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+        meta = run.get("metadata", {})
+        stages = [f"{name} {meta[key]:.0f}s" for name, key in (("bring-up", "up_seconds"), ("teardown", "down_seconds"))
+                  if meta.get(key) is not None]
+        if stages:
+            lines.append("check: lab " + ", ".join(stages))
+    else:
+        lines.append(f"check: this run wrote no claims report (to {path})")
+    lines.append(f"check: total {seconds:.0f}s, pytest exit status {status}")
+    return "\n".join(lines)
 
 
 COMMANDS = {

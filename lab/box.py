@@ -12,6 +12,8 @@ from filelock import FileLock
 from lab.settings import Settings
 
 RECIPE_ENV = ("LAB_DEBIAN_MIRROR", "LAB_BOX_SUITE", "LAB_BOX_DISK_GIB", "LAB_VAGRANT_PUBKEY")
+# Files outside provision/box that the box is built from: the test images are baked into it.
+RECIPE_FILES = ("provision/images.sh",)
 
 
 class BoxError(RuntimeError):
@@ -28,6 +30,8 @@ def recipe_hash(settings: Settings) -> str:
     base = recipe_dir(settings)
     for path in sorted(p for p in base.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in RECIPE_FILES:
+        digest.update(name.encode() + b"\0" + (settings.root / name).read_bytes() + b"\0")
     for name in RECIPE_ENV:
         digest.update(f"{name}={os.environ.get(name, '')}\0".encode())
     return digest.hexdigest()[:16]
@@ -61,7 +65,7 @@ class BoxCache:
                 return False
             if not self.box_file.exists():
                 self.build()
-            self.say(f"box: adding {self.box_name} ({self.box_file.name}) to Vagrant")
+            self.say(f"adding {self.box_name} ({self.box_file.name}) to Vagrant")
             add(self.box_name, self.box_file)
             self.installed_marker.write_text(self.hash + "\n")
             return True
@@ -73,7 +77,7 @@ class BoxCache:
         command = ["bash", str(script), str(self.box_file)]
         if os.geteuid() != 0:
             command = ["sudo", "--preserve-env=" + ",".join(RECIPE_ENV), *command]
-        self.say(f"box: building {self.box_file.name} from Debian packages (about 3 minutes; log {log_path})")
+        self.say(f"building {self.box_file.name} from Debian packages (about 3 minutes; log {log_path})")
         with open(log_path, "a") as log:
             proc = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=False)
         if proc.returncode != 0:

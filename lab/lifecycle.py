@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,9 +20,10 @@ from lab.inputs import InputError
 from lab.libvirt_host import LibvirtHost, virsh
 from lab.node import CommandError, Node, SshEndpoint
 from lab.parallel import on_each
+from lab.progress import LAB, Progress
 from lab.provisioned import ProvisioningIncomplete
 from lab.settings import Settings, timeouts, use_timeouts_for
-from lab.vagrant import VagrantLab
+from lab.vagrant import Step, VagrantLab
 
 
 class LabStateError(InputError):
@@ -47,6 +47,8 @@ class LabState:
     stack: dict[str, dict] = field(default_factory=dict)
     # What each node's last finished provisioning recorded (lab/provisioned.py).
     provision_tokens: dict[str, str] = field(default_factory=dict)
+    # Seconds per stage, phase and node ("lab": the whole lab): {"bring-up": {"boot": {"u1": 61.2, ...}}}
+    phases: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     @classmethod
     def path(cls, settings: Settings) -> Path:
@@ -72,9 +74,13 @@ class LabState:
 
 
 class Lab:
-    def __init__(self, settings: Settings, say: Callable[[str], None] = print):
+    """`say` takes what only a command line user needs; `progress` what the lab is doing, per node
+    and phase (by default printed through `say` and written to .lab/logs/progress.jsonl)."""
+
+    def __init__(self, settings: Settings, say: Callable[[str], None] = print, progress: Progress | None = None):
         self.settings = settings
         self.say = say
+        self.progress = progress or Progress(settings.log_dir / "progress.jsonl", echo=say)
         self.topology = topology.load(settings.topology_path)
         self.provider_settings = self.topology.require_provider(settings.provider)
         self.profile = artifacts.profile(settings.profile)
@@ -87,25 +93,34 @@ class Lab:
     def prepare(self) -> list[str]:
         """Everything needed before `vagrant up`: the stack's stage, the provider. Returns daemons started."""
         self.vagrant.check_plugin(self.settings.provider)
+        self.progress.phase(LAB, "stack", "staging the profile's stack", awaited="the stack's artifacts")
         self.stage_stack()
         if not self.libvirt:
             return []
+        self.progress.phase(LAB, "libvirt", "daemons, storage pool and isolated networks",
+                            awaited="libvirt's daemons and networks")
         started = self.libvirt.ensure_daemons()
         self.libvirt.ensure_pool()
         self.libvirt.ensure_networks()
-        box = BoxCache(self.settings, self.provider_settings["box"], self.say)
+        self.progress.phase(LAB, "box", self.provider_settings["box"],
+                            awaited="the box (built if its recipe changed)")
+        box = BoxCache(self.settings, self.provider_settings["box"], self._note)
         if box.ensure(self.vagrant.box_names(), self.vagrant.box_add):
             self._drop_stale_box_volume()
+        self.progress.end(LAB)
         return started
+
+    def _note(self, message: str) -> None:
+        self.progress.note(LAB, message)
 
     def stage_stack(self) -> dict[str, stage.ComponentState]:
         """Stage the profile's stack for the provisioners. Artifacts from Debian's archive (the
         machine's own package source) are fetched when missing; nothing else is downloaded."""
-        artifacts.Fetcher(self.cache, self.profile, say=self.say).fetch(sources=("debian",))
+        artifacts.Fetcher(self.cache, self.profile, say=self._note).fetch(sources=("debian",))
         states = stage.plan(self.profile, self.cache)
         for state in states.values():
             if not state.ready:
-                self.say(f"stack: {state.name} {state.version} {state.status}: {state.reason}")
+                self._note(f"{state.name} {state.version} {state.status}: {state.reason}")
         stage_root = stage.write(self.settings.state_dir / "stage", self.settings.root / "provision" / "stack",
                                  self.topology, self.profile, self.cache, states, self.settings.nomad_endpoint)
         self._stack = states
@@ -115,42 +130,21 @@ class Lab:
 
     def up(self, created_by: str = "cli", one_by_one: bool = False) -> LabState:
         """Bring every node up (in parallel, unless one_by_one) and wait until all answer."""
-        started_at = time.monotonic()
         existing = self.state()
         if existing is not None and existing.profile != self.profile.name:
             raise RuntimeError(f"a lab with profile {existing.profile} is up; `python -m lab down` before "
                                f"bringing one up with {self.profile.name}")
         ownership.claim(self.topology.name, self.settings.root)
-        self.say(f"lab: provider {self.settings.provider}, nodes {', '.join(self.topology.node_names)}")
-        daemons = self.prepare()
+        daemons: list[str] = []
         try:
-            self.vagrant.up(
-                machines=self.topology.node_names if one_by_one else None,
-                on_step=lambda node, message: self.say(f"  {time.monotonic() - started_at:5.0f}s [{node}] {message}"),
-            )
-            state = LabState(
-                provider=self.settings.provider,
-                topology_path=str(self.settings.topology_path),
-                ssh_config_path=str(self._write_ssh_config()),
-                endpoints={},
-                created_by=created_by,
-                daemons_started=daemons,
-                profile=self.profile.name,
-                versions=self.profile.versions(),
-                stack=stage.as_json(self._stack),
-            )
-            state.endpoints = {
-                n.name: asdict(SshEndpoint.from_ssh_config(Path(state.ssh_config_path).read_text(), n.name))
-                for n in self.topology.nodes
-            }
-            state.libvirt_driver = self._libvirt_driver()
-            use_timeouts_for(state.provider, state.libvirt_driver)
-            self._wait_reachable(state)
-            self._ensure_provisioned(state)
-            state.provision_tokens = dict(self._tokens)
-            self._record_installed(state)
-            state.up_seconds = round(time.monotonic() - started_at, 1)
-            state.save(self.settings)
+            with self.progress.stage("bring-up"):
+                self._note(f"provider {self.settings.provider}, nodes {', '.join(self.topology.node_names)}, "
+                           f"profile {self.profile.name}")
+                daemons = self.prepare()
+                self.vagrant.up(machines=self.topology.node_names if one_by_one else None, on_step=self._on_step)
+                for name in self.topology.node_names:
+                    self.progress.end(name)
+                state = self._running_state(created_by, daemons)
         except BaseException:
             if self.settings.destroy == "never":
                 self.say("lab: bring-up failed; kept for debugging (python -m lab down removes it)")
@@ -158,7 +152,47 @@ class Lab:
                 self.say("lab: bring-up failed; removing what was made")
                 self.down(stop_daemons=bool(daemons))
             raise
-        self.say(f"lab: up in {state.up_seconds:.0f}s")
+        state.phases = {"bring-up": self.progress.timings("bring-up")}
+        state.up_seconds = self.progress.total("bring-up")
+        state.save(self.settings)
+        return state
+
+    def _on_step(self, step: Step) -> None:
+        if step.node not in self.topology.node_names:
+            return
+        if step.phase:
+            self.progress.phase(step.node, step.phase, step.message, awaited=step.awaited)
+        else:
+            self.progress.note(step.node, step.message)
+
+    def _running_state(self, created_by: str, daemons: list[str]) -> LabState:
+        """The state of the lab Vagrant brought up, once every node answers over SSH."""
+        self.progress.phase(LAB, "reachable", "every node over SSH", awaited="SSH to every node")
+        state = LabState(
+            provider=self.settings.provider,
+            topology_path=str(self.settings.topology_path),
+            ssh_config_path=str(self._write_ssh_config()),
+            endpoints={},
+            created_by=created_by,
+            daemons_started=daemons,
+            profile=self.profile.name,
+            versions=self.profile.versions(),
+            stack=stage.as_json(self._stack),
+        )
+        state.endpoints = {
+            n.name: asdict(SshEndpoint.from_ssh_config(Path(state.ssh_config_path).read_text(), n.name))
+            for n in self.topology.nodes
+        }
+        state.libvirt_driver = self._libvirt_driver()
+        use_timeouts_for(state.provider, state.libvirt_driver)
+        self._wait_reachable(state)
+        self.progress.phase(LAB, "provisioned", "every node's own record of a finished provisioning",
+                            awaited="the nodes' provisioning markers")
+        self._ensure_provisioned(state)
+        state.provision_tokens = dict(self._tokens)
+        self.progress.phase(LAB, "versions", "what the nodes installed", awaited="the nodes' installed versions")
+        self._record_installed(state)
+        self.progress.end(LAB)
         return state
 
     def _write_ssh_config(self) -> Path:
@@ -192,8 +226,10 @@ class Lab:
         stale = self._unfinished(state, self._tokens)
         if not stale:
             return
-        self.say(f"lab: provisioning did not finish on {provisioned.describe(stale)}: provisioning again")
-        self.vagrant.provision(list(stale), on_line=lambda node, line: self.say(f"  [{node}] {line.strip()}"))
+        self._note(f"provisioning did not finish on {provisioned.describe(stale)}: provisioning again")
+        self.vagrant.provision(list(stale), on_step=self._on_step)
+        for name in stale:
+            self.progress.end(name)
         still = self._unfinished(state, self._tokens)
         if still:
             raise ProvisioningIncomplete(f"provisioning did not finish on {provisioned.describe(still)}, "
@@ -235,14 +271,14 @@ class Lab:
             if name.startswith(stem):
                 virsh("vol-delete", name, "--pool", pool, check=False)
 
-    def provision_stack(self, on_line: Callable[[str, str], None] | None = None) -> dict[str, list[str]]:
+    def provision_stack(self, on_step: Callable[[Step], None] | None = None) -> dict[str, list[str]]:
         """Stage the profile again and run every provisioner again, on every node at once (they are
         idempotent). Returns each node's component lines ("consul 1.8.7: unchanged", ...)."""
         state = self.state()
         if state is None:  # `vagrant up --provision` would create the machines
             raise RuntimeError("the lab is not up (no .lab/state.json): `python -m lab up` provisions it")
         self.stage_stack()
-        outputs = self.vagrant.provision(self.topology.node_names, on_line=on_line)
+        outputs = self.vagrant.provision(self.topology.node_names, on_step=on_step)
         lines = {node: [m.group(1).strip() for m in re.finditer(r"^\s*\S+: (\w+ \S+: (?:unchanged|changed.*))$",
                                                                  output, re.M)]
                  for node, output in outputs.items()}
@@ -274,21 +310,32 @@ class Lab:
         """Destroy the VMs and every lab resource; stop daemons this lab started."""
         ownership.check(self.topology.name, self.settings.root)
         removed = []
-        if self.libvirt is None:
-            self.vagrant.destroy()
-            removed += ["vagrant machines", *self._remove_natnetwork()]
-        elif self.libvirt.daemons_running():
-            try:
-                self.vagrant.destroy()
-            except Exception as e:  # noqa: BLE001 - the reaper below removes what Vagrant could not
-                self.say(f"lab: vagrant destroy failed ({e}); reaping")
-            removed += self.libvirt.reap()
-        self.vagrant.forget_machines()
-        LabState.path(self.settings).unlink(missing_ok=True)
-        if self.libvirt and stop_daemons:
-            removed += [f"daemon {d}" for d in self.libvirt.stop_daemons()]
-        ownership.release(self.topology.name, self.settings.root)
+        with self.progress.stage("teardown"):
+            if self.libvirt is None:
+                self._destroy_each()
+                self.progress.phase(LAB, "networks", "the NAT network")
+                removed += ["vagrant machines", *self._remove_natnetwork()]
+            elif self.libvirt.daemons_running():
+                try:
+                    self._destroy_each()
+                except Exception as e:  # noqa: BLE001 - the reaper below removes what Vagrant could not
+                    self._note(f"vagrant destroy failed ({e}); reaping")
+                self.progress.phase(LAB, "reap", "volumes, networks, pool", awaited="libvirt to remove the rest")
+                removed += self.libvirt.reap()
+            self.vagrant.forget_machines()
+            LabState.path(self.settings).unlink(missing_ok=True)
+            if self.libvirt and stop_daemons:
+                self.progress.phase(LAB, "daemons", "stopping the daemons the lab started")
+                removed += [f"daemon {d}" for d in self.libvirt.stop_daemons()]
+            ownership.release(self.topology.name, self.settings.root)
         return removed
+
+    def _destroy_each(self) -> None:
+        """One machine at a time, so that the teardown is timed per node."""
+        for name in self.topology.node_names:
+            self.progress.phase(name, "destroy", awaited="vagrant destroy")
+            self.vagrant.destroy(name)
+            self.progress.end(name)
 
     def reap(self) -> list[str]:
         """Remove whatever an interrupted run left, touching only the lab's own resources."""

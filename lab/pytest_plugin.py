@@ -5,13 +5,20 @@ worker. The first worker whose test needs the lab brings it up under a file lock
 wait on the lock and then read the lab's state file. Only the controller tears down, in
 `pytest_sessionfinish`, after every worker has finished. Without xdist the single process
 plays both parts. A run that uses no lab fixture starts no VM.
+
+Progress: the bring-up writes what it is doing to <run dir>/progress.jsonl (lab.progress). A
+worker's output is hidden, so the xdist controller follows that file and prints each event as
+a line; a single process prints them as they happen. Teardown prints the same way.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import threading
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -22,6 +29,7 @@ from lab import topology as topology_mod
 from lab.claims import CLAIMS
 from lab.lifecycle import Lab, LabState
 from lab.node import Node
+from lab.progress import Progress, Tailer
 from lab.provisioned import ProvisioningIncomplete
 from lab.report import diagnostics_name
 from lab.settings import DESTROY_POLICIES, NOMAD_ENDPOINTS, REUSE, Settings, use_timeouts_for
@@ -97,6 +105,52 @@ def _run_dir(config) -> Path:
     if hasattr(config, "workerinput"):
         return Path(config.workerinput["lab_run_dir"])
     return config._lab_run_dir
+
+
+def _progress_path(config) -> Path:
+    return _run_dir(config) / "progress.jsonl"
+
+
+def _terminal_line(config) -> Callable[[str], None]:
+    """Print a line in pytest's terminal now, from any thread, also while output is captured."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    lock = threading.Lock()
+
+    def show(text: str) -> None:
+        if reporter is None:
+            return
+        with lock, capture.global_and_fixture_disabled() if capture else nullcontext():
+            # After xdist's progress dots (or its header) the line is not ended yet.
+            if getattr(reporter, "_width_of_current_line", 0):
+                reporter.write("\n")
+            reporter.write_line(text)
+            reporter.flush()  # a pipe (CI) would otherwise hold the line back
+
+    return show
+
+
+def _progress(config) -> Progress:
+    """Where this process reports the lab's progress: the run's file, and the terminal unless
+    this is an xdist worker (whose output nobody sees: the controller follows the file)."""
+    return Progress(_progress_path(config), echo=None if hasattr(config, "workerinput") else _terminal_line(config))
+
+
+def pytest_sessionstart(session):
+    config = session.config
+    if not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("dsession"):
+        config._lab_tailer = Tailer(_progress_path(config), _terminal_line(config)).start()
+
+
+def _stop_tailer(config) -> None:
+    tailer = getattr(config, "_lab_tailer", None)
+    if tailer is not None:
+        tailer.stop()
+        config._lab_tailer = None
+
+
+def pytest_unconfigure(config):
+    _stop_tailer(config)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -192,17 +246,14 @@ def _bring_up(config) -> LabState:
         if state is not None:
             pytest.fail(f"a lab is already up (brought up by {state.created_by}, profile {state.profile}): "
                         "test it as it is with --lab-reuse, or remove it with `python -m lab down`", pytrace=False)
-        log_path = settings.log_dir / "bringup.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "a") as log:
-            def say(message: str) -> None:
-                log.write(f"{time.strftime('%H:%M:%S')} {message}\n")
-                log.flush()
-            try:
-                state = Lab(settings, say=say).up(created_by=f"pytest {run_dir.name}")
-            except BaseException as e:
-                failed.write_text(f"{type(e).__name__}: {e} (log: {log_path})")
-                raise
+        progress = _progress(config)
+        try:
+            state = Lab(settings, say=progress.echo or (lambda _msg: None), progress=progress).up(
+                created_by=f"pytest {run_dir.name}")
+        except BaseException as e:
+            failed.write_text(f"{type(e).__name__}: {e} (progress: {progress.path}, "
+                              f"vagrant's output: {settings.log_dir / 'vagrant.log'})")
+            raise
         (run_dir / "brought-up").write_text(state.created_by)
         return state
 
@@ -288,6 +339,7 @@ def pytest_sessionfinish(session, exitstatus):
     config = session.config
     if hasattr(config, "workerinput") or not hasattr(config, "_lab_run_dir"):
         return
+    _stop_tailer(config)  # every worker is done: the bring-up's lines have all been shown
     settings: Settings = config._lab_settings
     brought_up = (config._lab_run_dir / "brought-up").exists()
     config._lab_teardown = None
@@ -297,8 +349,12 @@ def pytest_sessionfinish(session, exitstatus):
     if keep:
         config._lab_teardown = f"lab kept (--lab-destroy={settings.destroy}); `python -m lab down` removes it"
         return
-    lab = Lab(settings, say=lambda _msg: None)
-    removed = lab.down()
+    progress = _progress(config)
+    lab = Lab(settings, say=progress.echo, progress=progress)
+    try:
+        removed = lab.down()
+    finally:
+        pytest_report.remember_phases(config, "teardown", progress.timings("teardown"), progress.total("teardown"))
     left = lab.libvirt.leftovers() if lab.libvirt and lab.libvirt.daemons_running() else []
     config._lab_teardown = f"lab destroyed ({len(removed)} resources removed)" + (
         f"; LEFT BEHIND: {', '.join(left)}" if left else ""

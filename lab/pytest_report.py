@@ -27,8 +27,8 @@ from lab import report
 LAB_FILE = "lab-state.json"
 REAL_OUTPUTS = "real-outputs"  # lab.recorder's folder in the report directory, one run's
 # What a report may show of the lab's state (not its SSH endpoints or key paths).
-_LAB_KEYS = ("provider", "profile", "versions", "stack", "libvirt_driver", "up_seconds", "created_by",
-             "nomad_endpoint", "diagnostics_dir")
+_LAB_KEYS = ("provider", "profile", "versions", "stack", "libvirt_driver", "up_seconds", "down_seconds", "phases",
+             "created_by", "nomad_endpoint", "diagnostics_dir")
 _MAX_MESSAGE = 300
 _PAIR_ID = re.compile(r"\w+?_to_\w+")
 
@@ -92,10 +92,24 @@ def _subject(item) -> str:
 def remember_lab(config, state) -> Path:
     """Store the lab's state (a LabState or its dict) for this run's report; callable on any worker."""
     data = dataclasses.asdict(state) if dataclasses.is_dataclass(state) else dict(state)
+    return _write_lab_file(config, {k: data[k] for k in _LAB_KEYS if k in data})
+
+
+def remember_phases(config, stage: str, timings: dict, total: float | None) -> Path:
+    """Add a stage's phase timings (the teardown's, after the lab is gone) to this run's report."""
+    path = report_dir(config) / LAB_FILE
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data.setdefault("phases", {})[stage] = timings
+    if stage == "teardown":
+        data["down_seconds"] = total
+    return _write_lab_file(config, data)
+
+
+def _write_lab_file(config, data: dict) -> Path:
     path = report_dir(config) / LAB_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{LAB_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({k: data[k] for k in _LAB_KEYS if k in data}, indent=2))
+    tmp.write_text(json.dumps(data, indent=2))
     tmp.replace(path)
     return path
 
@@ -176,8 +190,16 @@ class _Collector:
         if report.failed:
             self.collection_errors += 1
 
-    @pytest.hookimpl(tryfirst=True)  # before the lab plugin tears the lab down
+    # Around the lab plugin's teardown, so that the report has the teardown's timings; innermost of
+    # the wrappers, so that the terminal summary (after them) can name the report.
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
+        try:
+            return (yield)
+        finally:
+            self._write(exitstatus)
+
+    def _write(self, exitstatus) -> None:
         results = [dict(c, outcome=c["outcome"] or "error",
                         message=c["message"] or ("" if c["outcome"] else "the test did not finish"))
                    for _, c in sorted(self.cases.items())]

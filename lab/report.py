@@ -3,7 +3,8 @@
 Pure functions over plain data. A run is what lab.pytest_report writes to claims.json:
 
     {"schema": 1, "metadata": {profile, provider, versions, stack, libvirt_driver, started,
-     finished, exit_status, counts, nodes?, diagnostics_dir?, ...},
+     finished, exit_status, counts, nodes?, diagnostics_dir?, up_seconds?, down_seconds?,
+     phases?: {"bring-up"|"teardown": {phase: {node: seconds}}}, ...},
      "results": [{nodeid, claim, subject, outcome, reason, message, duration, diagnostics?}, ...]}
 
 outcome is passed | failed | error | skipped | xfailed; subject is "u1" (a `node` test),
@@ -192,6 +193,12 @@ def claim_rows(run: dict) -> list[ClaimRow]:
     return rows
 
 
+def verdict_counts(run: dict) -> dict[str, int]:
+    """How many claims got each verdict, in VERDICTS order."""
+    verdicts = [row.verdict for row in claim_rows(run)]
+    return {v: verdicts.count(v) for v in VERDICTS}
+
+
 def components(meta: dict) -> list[dict]:
     """Every component of the stack: name, version, status installed/missing/refused (+ reason), and
     where its software came from when that is not a verified source (lab.trust)."""
@@ -241,6 +248,43 @@ def _diag_link(meta: dict, case: Case) -> str | None:
     return f"{base.rstrip('/')}/{diagnostics_name(case.nodeid)}/" if base else None
 
 
+@dataclass
+class Phases:
+    """Seconds per phase (rows, in the order they started) and node (columns) of the lab's stages."""
+
+    nodes: list[str]
+    rows: list[tuple[str, str, dict[str, float]]]  # (stage, phase, seconds by node)
+    totals: dict[str, float]  # by stage
+
+    @property
+    def longest(self) -> float:
+        return max((s for _, _, by_node in self.rows for s in by_node.values()), default=0.0) or 1.0
+
+
+def phases(meta: dict) -> Phases | None:
+    """The bring-up's and teardown's timings, if the run has them."""
+    stages = meta.get("phases") or {}
+    if not any(stages.values()):
+        return None
+    nodes = sorted({node for by_phase in stages.values() for by_node in by_phase.values() for node in by_node},
+                   key=lambda n: (n != "lab", _natural(n)))
+    rows = [(stage, phase, by_node) for stage, by_phase in stages.items() for phase, by_node in by_phase.items()]
+    totals = {stage: meta[key] for stage, key in (("bring-up", "up_seconds"), ("teardown", "down_seconds"))
+              if meta.get(key) is not None}
+    return Phases(nodes, rows, totals)
+
+
+def phase_table(timings: Phases) -> tuple[list[str], list[list[str]]]:
+    """The timings as a table of text cells (seconds, blank where a node had no such phase)."""
+    rows = []
+    for i, (stage, phase, by_node) in enumerate(timings.rows):
+        rows.append([stage, phase, *(f"{by_node[n]:.0f}" if n in by_node else "" for n in timings.nodes)])
+        stage_ends = i + 1 == len(timings.rows) or timings.rows[i + 1][0] != stage
+        if stage_ends and stage in timings.totals:
+            rows.append([stage, "total", f"{timings.totals[stage]:.0f}", *[""] * (len(timings.nodes) - 1)])
+    return ["Stage", "Phase", *timings.nodes], rows
+
+
 def _failure_label(case: Case) -> str:
     return f"{case.name}: {case.outcome}" + (f": {case.message}" if case.message else "")
 
@@ -282,7 +326,12 @@ def to_markdown(run: dict) -> str:
              " ".join(f"{s.label} {SYMBOLS[s.verdict]}" for s in r.subjects), _notes_md(r, meta)]
             for r in claim_rows(run)]
     lines += _table(["ID", "Section", "Claim", "Verdict", "Results", "Notes"], rows)
-    return "\n".join(lines + ["", legend(), ""])
+    lines += ["", legend(), ""]
+    timings = phases(meta)
+    if timings:
+        lines += ["## The lab's bring-up and teardown, seconds per phase and node", "",
+                  *_table(*phase_table(timings)), ""]
+    return "\n".join(lines)
 
 
 # -- HTML ------------------------------------------------------------------------------------
@@ -301,6 +350,7 @@ def to_html(run: dict) -> str:
     return _HTML.get_template("claims.html.j2").render(
         profile=profile_name(run), provider=_provider(meta), summary=_summary(meta), components=components(meta),
         rows=rows, grids=[r for r in rows if r.grid], symbols=SYMBOLS, meanings=MEANINGS, verdicts=VERDICTS,
+        phases=phases(meta),
         diag_link=lambda case: _diag_link(meta, case), failure_label=_failure_label, max_failures=_MAX_FAILURES,
     )
 

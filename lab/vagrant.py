@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.parallel import on_each
@@ -14,8 +15,62 @@ from lab.settings import Settings
 
 # Vagrant redraws upload progress on one line thousands of times: kept out of the log.
 _PROGRESS = re.compile(r"(\x1b\[K)?Progress: \d+%")
-# `==> u1: Creating shared folders metadata...` (parallel output is prefixed per machine)
-_STEP = re.compile(r"^==> (?P<node>[\w.-]+): (?P<message>.*)$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# `==> u1: Starting domain.` (a step) or `    u1: consul 1.8.7: unchanged` (a detail): parallel
+# output is prefixed per machine.
+_LINE = re.compile(r"^(?:==> |\s+)(?P<node>[\w.-]+): (?P<message>.*\S)\s*$")
+_BRINGING = re.compile(r"^Bringing machine '(?P<node>[\w.-]+)' up")
+# The steps of `vagrant up` that start a phase of a machine, the phase, and what it then awaits
+# (in the order vagrant-libvirt and VirtualBox print them).
+PHASES = tuple((re.compile(pattern), phase, awaited) for pattern, phase, awaited in (
+    (r"^Running action triggers before up", "networks", "the check of the lab's networks"),
+    (r"^(Checking if box|Importing base box|Uploading base box image|Creating image \(snapshot)", "box",
+     "the box's disk for the VM"),
+    (r"^(Creating domain|Matching MAC address|Setting the name of the VM)", "domain", "the VM's definition"),
+    (r"^(Starting domain|Booting VM)", "boot", "the VM to boot and take its management address"),
+    (r"^Waiting for machine to boot", "ssh", "SSH to answer"),
+    (r"^Machine booted and ready", "setup", "Vagrant's guest setup"),
+    (r"^Configuring and enabling network interfaces", "interfaces", "the host-only interface"),
+    (r"^Running provisioner: (?P<name>[\w-]+)", "provision {name}", "the {name} provisioner"),
+))
+# Detail lines worth showing: what a provisioner changed, stack component versions, what is missing.
+_RESULT = re.compile(r"^(missing: |[\w-]+(?: [\w.+~:-]+)?: (?:\S+ )?(unchanged|changed|built|installed|imported)\b)")
+_MAX_MESSAGE = 160
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one line of `vagrant up` output says about a machine: a phase it starts, or a note."""
+
+    node: str
+    message: str
+    phase: str | None = None
+    awaited: str = ""
+
+
+def step(line: str) -> Step | None:
+    """The phase change or note a line of `vagrant up` output stands for, if any."""
+    line = _ANSI.sub("", _PROGRESS.sub("", line)).rstrip()
+    bringing = _BRINGING.match(line)
+    if bringing:
+        return Step(bringing["node"], line, "start", "Vagrant to start the machine")
+    match = _LINE.match(line)
+    if not match:
+        return None
+    node, message = match["node"], match["message"].strip()
+    if line.startswith("==> "):
+        for pattern, phase, awaited in PHASES:
+            found = pattern.match(message)
+            if found:
+                name = found.groupdict().get("name") or ""
+                return Step(node, _short(message), phase.format(name=name), awaited.format(name=name))
+    if _RESULT.match(message):
+        return Step(node, _short(message))
+    return None
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= _MAX_MESSAGE else message[:_MAX_MESSAGE - 1] + "…"
 
 
 class VagrantError(RuntimeError):
@@ -61,8 +116,8 @@ class VagrantLab:
             if "vagrant-libvirt" not in names:
                 raise VagrantError("provider libvirt needs the vagrant-libvirt plugin (apt install vagrant-libvirt)")
 
-    def up(self, machines: list[str] | None = None, on_step: Callable[[str, str], None] | None = None) -> None:
-        """`vagrant up` (all machines at once unless `machines` is given), reporting each step."""
+    def up(self, machines: list[str] | None = None, on_step: Callable[[Step], None] | None = None) -> None:
+        """`vagrant up` (all machines at once unless `machines` is given), reporting each phase and note."""
         names = machines or [None]
         for name in names:
             lines = self._vagrant.up(vm_name=name, provider=self.settings.provider, stream_output=True)
@@ -70,13 +125,14 @@ class VagrantLab:
                 with open(self.log_path, "a") as log:
                     for line in lines:
                         log.write(_PROGRESS.sub("", line))
-                        step = _STEP.match(line.rstrip())
-                        if step and on_step:
-                            on_step(step["node"], step["message"])
+                        log.flush()
+                        found = step(line)
+                        if found and on_step:
+                            on_step(found)
             except subprocess.CalledProcessError as e:
                 raise VagrantError(f"vagrant up failed (exit {e.returncode}); see {self.log_path}") from None
 
-    def provision(self, machines: list[str], on_line: Callable[[str, str], None] | None = None) -> dict[str, str]:
+    def provision(self, machines: list[str], on_step: Callable[[Step], None] | None = None) -> dict[str, str]:
         """Run every provisioner again on running machines, all machines at once (`vagrant provision
         NAME`, one process per machine), streaming their output; returns each machine's output.
 
@@ -97,8 +153,9 @@ class VagrantLab:
                     lines.append(line)
                     with log_lock, open(self.log_path, "a") as log:
                         log.write(_PROGRESS.sub("", line))
-                    if on_line:
-                        on_line(name, line.rstrip())
+                    found = step(line)
+                    if found and on_step:
+                        on_step(found)
             except subprocess.CalledProcessError as e:
                 raise VagrantError(f"provisioning {name} failed (exit {e.returncode}); see {self.log_path}") from None
             return "".join(lines)
@@ -112,9 +169,10 @@ class VagrantLab:
         """ssh-config of every machine, from one vagrant call."""
         return self._vagrant.ssh_config()
 
-    def destroy(self) -> None:
+    def destroy(self, machine: str | None = None) -> None:
+        """`vagrant destroy -f` of one machine, or of all."""
         try:
-            self._vagrant.destroy()
+            self._vagrant.destroy(vm_name=machine)
         except subprocess.CalledProcessError as e:
             raise VagrantError(f"vagrant destroy failed (exit {e.returncode}); see {self.log_path}") from None
 

@@ -7,7 +7,8 @@ Figures (choose with --figures; all by default, in this order, sharing one lab w
   weave     one `weave status` through the CLI (a weaveexec container) vs the router's endpoint
   load      each guest's CPU, load average, memory and busiest processes with the stack up and idle
   latency   `true` through the lab's persistent SSH connection vs `vagrant ssh -c true`
-  bringup   `vagrant up` of the three VMs in parallel vs one after another (provisioning included)
+  bringup   `vagrant up` of the three VMs in parallel (and per phase and node, as the lab's progress
+            timed it) vs one after another (provisioning included; --parallel-only skips the latter)
 
 Needs a host where no lab is up; leaves none behind. As root:
     .venv/bin/python scripts/benchmark.py --profile debian [--figures weave,load] [--tests tests/...]
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from lab import report
 from lab.lifecycle import Lab
 from lab.parallel import on_each
 from lab.settings import Settings
@@ -175,10 +177,16 @@ class Benchmark:
         self.lab.vagrant.forget_machines()
         say("== parallel bring-up of all nodes")
         parallel = timed(lambda: self.lab.up(created_by="benchmark"))
+        header, rows = report.phase_table(report.phases({"phases": self.lab.state().phases}))
+        self.figure("bring-up, parallel", f"{parallel:7.0f} s")
+        self.lines.append("  per phase, seconds:")
+        for row in [header[1:], *(r[1:] for r in rows)]:
+            self.lines.append("    " + row[0].ljust(24) + "".join(cell.rjust(7) for cell in row[1:]))
+        if self.args.parallel_only:
+            return
         self.lab.down(stop_daemons=False)
         say("== one node after another")
         sequential = timed(lambda: self.lab.up(created_by="benchmark", one_by_one=True))
-        self.figure("bring-up, parallel", f"{parallel:7.0f} s")
         self.figure("bring-up, one after another", f"{sequential:7.0f} s")
         self.ratio("  sequential / parallel", sequential, parallel)
 
@@ -215,6 +223,7 @@ def main() -> int:
     parser.add_argument("--vagrant-ssh", type=int, default=5, help="vagrant ssh -c calls (default 5)")
     parser.add_argument("--weave-queries", type=int, default=5, help="weave status CLI calls (default 5)")
     parser.add_argument("--settle", type=int, default=120, help="idle seconds before reading the load (default 120)")
+    parser.add_argument("--parallel-only", action="store_true", help="bringup: skip the one-after-another bring-up")
     args = parser.parse_args()
     unknown = [f for f in args.figures if f not in FIGURES]
     if unknown:

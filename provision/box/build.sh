@@ -77,6 +77,13 @@ apt-get clean
 rm -rf /var/lib/apt/lists/* /var/log/*.log /tmp/*
 EOF
 
+# The test images' filesystems, imported into Docker at boot by nomad-weave-lab-images.service:
+# building them in every VM took about a minute per bring-up under software emulation.
+echo "==> bake the test images"
+install -D -m 0755 "$here/../images.sh" "$rootfs/usr/local/lib/nomad-weave-lab/images.sh"
+chroot "$rootfs" /usr/local/lib/nomad-weave-lab/images.sh --save /var/lib/nomad-weave-lab/images
+chroot "$rootfs" systemctl enable nomad-weave-lab-images.service >/dev/null
+
 install -d -m 0700 -o 1000 -g 1000 "$rootfs/home/vagrant/.ssh"
 install -m 0600 -o 1000 -g 1000 "$pubkey" "$rootfs/home/vagrant/.ssh/authorized_keys"
 

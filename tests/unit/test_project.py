@@ -108,9 +108,9 @@ def readme_pytest_lines() -> list[str]:
     """Every pytest command line in the README's code blocks, without its comment."""
     lines = []
     for block in re.findall(r"```[a-z]*\n(.*?)```", (ROOT / "README.md").read_text(), re.S):
-        for line in block.splitlines():
-            command = line.split("  #", 1)[0].strip()
-            if command.split(" ", 1)[0] in ("pytest", ".venv/bin/pytest"):
+        for line in block.splitlines():  # a command starts its line; an indented one continues prose
+            command = line.split("  #", 1)[0].rstrip()
+            if command.startswith(("pytest ", ".venv/bin/pytest ")):
                 lines.append(command)
     return lines
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import parse
+from lab import parse, vagrant
 
 SAMPLES = Path(__file__).parent / "samples"
 PARSER_OF = {
@@ -15,6 +15,7 @@ PARSER_OF = {
     "raft_peers": parse.raft_peers, "nomad_server_members": parse.nomad_server_members,
     "nomad_job_status": parse.nomad_job_status, "busybox_nslookup": parse.busybox_nslookup,
     "http_response": parse.http_response,
+    "vagrant_up": lambda text: [vagrant.step(line) for line in text.splitlines()],
 }
 RECORDED = sorted(SAMPLES.glob("*/lab-*.txt"))
 

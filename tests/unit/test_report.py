@@ -368,3 +368,34 @@ def test_a_tests_diagnostics_folder_is_one_safe_path_component():
     nodeid = "tests/connectivity/test_section2_weave.py::test_W3_containers_ping_each_other_across_nodes[u1_to_u2]"
     assert report.diagnostics_name(nodeid) == (
         "tests_connectivity_test_section2_weave.py_test_W3_containers_ping_each_other_across_nodes_u1_to_u2")
+
+
+# -- the lab's timings -------------------------------------------------------------------------
+def test_markdown_has_the_bring_up_and_teardown_seconds_per_phase_and_node():
+    md = report.to_markdown(report.load(SAMPLES / "current.json"))
+    section = md.split("## The lab's bring-up and teardown, seconds per phase and node\n", 1)[1]
+    lines = section.strip().splitlines()
+    assert lines[0] == "| Stage | Phase | lab | u1 | u2 | u3 |"
+    rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[:2]): line for line in lines[2:]}
+    assert rows["bring-up", "box"] == "| bring-up | box | 166 | 3 | 0 | 0 |"
+    assert rows["bring-up", "provision images"] == "| bring-up | provision images |  | 8 | 7 | 8 |"
+    assert rows["bring-up", "total"] == "| bring-up | total | 521 |  |  |  |"
+    assert rows["teardown", "destroy"] == "| teardown | destroy |  | 5 | 4 | 4 |"
+    order = [tuple(cell.strip() for cell in line.strip("|").split("|")[:2]) for line in lines[2:]]
+    assert order[:3] == [("bring-up", "stack"), ("bring-up", "libvirt"), ("bring-up", "box")]
+    assert order[order.index(("bring-up", "versions")) + 1] == ("bring-up", "total")  # each stage's total ends it
+    assert order[-1] == ("teardown", "total")
+
+
+def test_html_shows_the_timings_as_bars_relative_to_the_longest_phase():
+    html = report.to_html(report.load(SAMPLES / "current.json"))
+    table = html.split('<table class="phases">', 1)[1].split("</table>", 1)[0]
+    assert '<span class="bar" style="width: 12.0em" title="lab box: 166.1s"></span>166' in table
+    assert 'style="width: 0.48em" title="u2 provision images: 6.7s"' in table
+    assert "<td>teardown</td><td>destroy</td>" in table and "<b>521</b>" in table
+
+
+def test_a_run_without_timings_has_no_timings_section():
+    run = report.load(SAMPLES / "article.json")
+    assert "bring-up and teardown" not in report.to_markdown(run)
+    assert 'class="phases"' not in report.to_html(run)
