@@ -22,6 +22,8 @@ ENDPOINTS = dict(zip(NOMAD_ENDPOINTS, (DOCKER_SOCKET, WEAVE_PROXY_SOCKET)))
 TASK = "httpbackend"
 AGENT_CONFIG = "/etc/nomad.d/agent.hcl"
 AGENT_VARIANT = "/etc/nomad-weave-lab/nomad/agent-{endpoint}.hcl"  # staged by provision/stack/nomad.sh
+CLIENT_STATE = "/var/lib/nomad/client/state.db"  # Nomad 0.8's client state (BoltDB)
+CORRUPT_STATE = "Nomad is unable to start due to corrupt state"
 
 
 def render_agent_config(topo: Topology, name: str, version: str, docker_endpoint: str = DOCKER_SOCKET) -> str:
@@ -134,6 +136,8 @@ class Nomad:
         self.topo = topo
         self.version = version
         self.hcl = hcl
+        # What the agents did that the article does not say (reported with the claims they touch).
+        self.findings: list[str] = []
 
     def run_job(self, node, job_id: str, hcl_text: str) -> None:
         path = f"/tmp/{job_id}.nomad"
@@ -202,9 +206,35 @@ class Nomad:
         def switch(node) -> bool:
             if self.docker_endpoint(node) == endpoints[node.name]:
                 return False
-            variant = AGENT_VARIANT.format(endpoint=endpoints[node.name])
-            node.run(f"install -m 0640 {variant} {AGENT_CONFIG} && systemctl restart nomad")
+            node.run(f"install -m 0640 {AGENT_VARIANT.format(endpoint=endpoints[node.name])} {AGENT_CONFIG}")
+            self.restart_agent(node)
             return True
 
         if any(on_each(nodes, switch, "switching nomad's docker endpoint").values()):
             wait_ready(list(nodes))
+
+    def restart_agent(self, node) -> None:
+        """`systemctl restart nomad`, as the article did after editing agent.hcl.
+
+        Nomad 0.8's client often cannot restore its own state after a restart and refuses to start
+        ("Nomad is unable to start due to corrupt state": hashicorp/nomad#2560, #4748; 0.9's client
+        rewrite ended it). The lab restarts agents only with no job placed, so when that happens it
+        does what the message advises, starts the client from an empty state, and records the finding."""
+        since = node.run("date +%s").stdout.strip()
+        node.run("systemctl restart nomad")
+        outcome = wait.until(lambda: _agent_outcome(node, since), f"nomad on {node.name} to start again",
+                             timeout=timeouts().nomad_leader, interval=3, accept=lambda seen: seen != "starting")
+        if outcome == "corrupt state":
+            self.findings.append(f"{node.name}: Nomad {self.version} refused to restart ({CORRUPT_STATE}, "
+                                 "hashicorp/nomad#4748); started again from an empty client state")
+            node.run(f"systemctl stop nomad && rm -f {CLIENT_STATE} && systemctl start nomad")
+
+
+def _agent_outcome(node, since: str) -> str:
+    """"corrupt state" once the agent said so after `since` (epoch seconds), "up" once its API answers."""
+    journal = node.run(f"journalctl -u nomad --since @{since} --no-pager -o cat", check=False).stdout
+    if CORRUPT_STATE in journal:
+        return "corrupt state"
+    answered = node.run(f"curl -s -o /dev/null -w '%{{http_code}}' http://{node.hostonly_ip}:4646/v1/agent/self",
+                        check=False).stdout
+    return "up" if answered == "200" else "starting"

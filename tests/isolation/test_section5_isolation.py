@@ -134,8 +134,11 @@ def another_subnet_job(request, lab, nodes, nomad_cluster, subnet_overlay):
 
 
 @claim("I6")
-def test_I6_nomad_through_the_proxy_places_the_job_in_the_WEAVE_CIDR_subnet(lab, another_subnet_job):
+def test_I6_nomad_through_the_proxy_places_the_job_in_the_WEAVE_CIDR_subnet(lab, another_subnet_job, nomad_cluster,
+                                                                           record_property):
     _, deployment = another_subnet_job
+    if nomad_cluster.findings:  # what restarting the agents with the proxy as endpoint took (section 5.3)
+        record_property("finding", "; ".join(nomad_cluster.findings))
     for name in lab.nodes:
         placement = deployment.on(name)
         addresses = docker.Container(lab.node(name), placement.container).addresses()
