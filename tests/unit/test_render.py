@@ -25,6 +25,13 @@ def test_consul_config_is_the_articles_flags(name):
     assert "recursors" not in config  # nothing is forwarded off the machine
 
 
+def test_consul_gossips_and_heartbeats_slower_on_emulated_guests():
+    config = hcl.loads(consul.render_config(TOPO, "u1"))
+    assert config["performance"] == {"raft_multiplier": 10}
+    assert config["gossip_lan"] == {"gossip_interval": "1s", "probe_interval": "5s", "probe_timeout": "3s"}
+    assert config["gossip_wan"]["probe_interval"] == "10s"
+
+
 def test_consul_forwards_other_names_only_where_asked():
     config = hcl.loads(consul.render_config(TOPO, "u1", recursors=["192.168.56.1"]))
     assert config["recursors"] == ["192.168.56.1"]
