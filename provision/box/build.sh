@@ -63,6 +63,10 @@ systemctl mask apt-daily.timer apt-daily-upgrade.timer >/dev/null 2>&1
 # loads its own docker-default profile).
 systemctl mask modprobe@drm.service modprobe@fuse.service modprobe@dm_mod.service \
   modprobe@efi_pstore.service modprobe@loop.service e2scrub_reap.service >/dev/null 2>&1
+# Nor what a running lab guest was seen doing for nothing: housekeeping timers (fstrim, e2scrub,
+# dpkg backups) and a login prompt on a console no one has (the serial one stays).
+systemctl mask fstrim.timer e2scrub_all.timer dpkg-db-backup.timer getty@tty1.service >/dev/null 2>&1
+systemctl set-default multi-user.target >/dev/null
 rm -f /etc/apparmor.d/lsb_release /etc/apparmor.d/nvidia_modprobe /etc/apparmor.d/sbin.dhclient
 # A small initramfs (virtio disk, ext4) instead of one with most modules: less to unpack.
 sed -i 's/^MODULES=.*/MODULES=list/' /etc/initramfs-tools/initramfs.conf
