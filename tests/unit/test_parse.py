@@ -89,6 +89,8 @@ def net(*cidrs):
                      id="iproute2-6.1-bridge-with-address"),
         pytest.param("ip_addrs/linux-ip-net-ppp0-peer.txt", {"ppp0": net("67.38.163.197/32")},
                      id="linux-ip-net-peer"),
+        pytest.param("ip_addrs/lab-box-debian12-ip-addrs-device.txt", {"nwl-test": []},
+                     id="lab-bridge-without-address"),
     ],
 )
 def test_ip_addrs(path, expected):
@@ -184,6 +186,13 @@ def test_weave_connections_article():
                                              "8e:d8:ad:a8:32:eb", "u2", 1376, "fastdp 8e:d8:ad:a8:32:eb(u2) mtu=1376")
 
 
+def test_weave_connections_lab_2_8_1_endpoint():
+    # /status/connections on u2 of this lab: the router's own text, same line format as the CLI
+    conns = parse.weave_connections(sample("weave_connections/lab-weave-2.8.1-weave-status-connections.txt"))
+    assert [(c.direction, c.state, c.mode, c.peer_nickname, c.mtu) for c in conns] == [
+        ("in", "established", "fastdp", "u1", 1376), ("in", "established", "fastdp", "u3", 1376)]
+
+
 def test_weave_connections_kubeadm_transcripts_failed_self_connection():
     conns = parse.weave_connections(sample("weave_connections/kubeadm-transcripts-2.0.1.txt"))
     assert [(c.direction, c.state) for c in conns] == [("in", "established")] * 3 + [("out", "failed")]
@@ -257,6 +266,8 @@ def test_weave_connections_rejects(text):
                      id="weave-docs"),
         pytest.param("weave_status/lab-2.8.1-u1-mesh-incomplete.txt", "2.8.1", 2, 2, 2,
                      {"established": 1, "failed": 1}, id="lab-2.8.1-under-load"),
+        pytest.param("weave_status/lab-weave-2.8.1-weave-status.txt", "2.8.1", 3, 6, 2, {"established": 2},
+                     id="lab-2.8.1-endpoint-full-mesh"),
     ],
 )
 def test_weave_status(path, version, peers, established, connections, states):
@@ -418,6 +429,13 @@ def test_nomad_job_status_article():
     assert job.allocations[0] == parse.Allocation("6e06be74", "11212ed9", "httpbackend", 0, "run", "running")
     assert [a.node_id for a in job.allocations] == ["11212ed9", "aa5a06fe", "fe7a7e9c"]
     assert {(a.desired, a.status) for a in job.allocations} == {("run", "running")}
+
+
+def test_nomad_job_status_lab_0_8_7_just_submitted():
+    job = parse.nomad_job_status(sample("nomad_job_status/lab-nomad-0.8.7-nomad-job-status.txt"))
+    assert (job.status, job.summary["httpbackend"]["Starting"], job.summary["httpbackend"]["Running"]) == (
+        "running", 3, 0)
+    assert {(a.desired, a.status) for a in job.allocations} == {("run", "pending")}
 
 
 @pytest.mark.parametrize(
