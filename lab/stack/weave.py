@@ -13,10 +13,10 @@ import re
 import shlex
 
 from lab import parse, recorder, wait
-from lab.node import CommandError, CommandResult, Node
+from lab.node import CommandResult, Node
 from lab.parallel import on_each
 from lab.settings import timeouts
-from lab.stack import TEST_CONTAINER_PREFIX, host
+from lab.stack import docker_networks, host
 
 PROXY_SOCKET = "unix:///var/run/weave/weave.sock"
 BRIDGE = "weave"
@@ -95,14 +95,10 @@ class Weave:
         still attached (those kept after a failure or under --lab-destroy=never: the reset ends
         what they showed anyway) are removed first; then the reset waits, bounded, for the rest
         (a job's task within its kill timeout) to go, resets, and checks the network is gone."""
-        leftovers = [name for name in attached_containers(node) or [] if name.startswith(TEST_CONTAINER_PREFIX)]
-        if leftovers:
-            node.run(f"docker rm -f {' '.join(leftovers)}")
-        wait.until(lambda: attached_containers(node), f"no container attached to docker's {DOCKER_NETWORK} "
-                   f"network on {node.name} (weave reset cannot remove it before)",
-                   timeout=timeouts().weave_detached, interval=3, accept=lambda attached: not attached)
+        docker_networks.empty(node, DOCKER_NETWORK, timeout=timeouts().weave_detached,
+                              why="weave reset cannot remove it before")
         self.cli(node, "reset")
-        left = attached_containers(node)
+        left = docker_networks.attached_containers(node, DOCKER_NETWORK)
         if left is not None:
             raise RuntimeError(f"{node.name}: docker's {DOCKER_NETWORK} network survived weave reset "
                                f"(attached: {', '.join(left) or 'nothing'})")
@@ -124,17 +120,6 @@ class Weave:
 
     def expose_all(self, nodes: list[Node]) -> dict[str, ipaddress.IPv4Address]:
         return on_each(nodes, self.expose, "weave expose")
-
-
-def attached_containers(node: Node) -> list[str] | None:
-    """Names of the containers attached to Docker's weave network; None when there is no such network."""
-    result = node.run(f"docker network inspect -f '{{{{range .Containers}}}}{{{{.Name}}}} {{{{end}}}}' "
-                      f"{DOCKER_NETWORK}", check=False)
-    if result.ok:
-        return result.stdout.split()
-    if "No such network" in result.stderr or "not found" in result.stderr:
-        return None
-    raise CommandError(result)
 
 
 def bridge_address(node: Node, bridge: str = BRIDGE) -> ipaddress.IPv4Interface | None:

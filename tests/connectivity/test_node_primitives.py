@@ -3,12 +3,16 @@ import ipaddress
 
 import pytest
 
-from lab.stack import host
+from lab import wait
+from lab.stack import docker, docker_networks, host
 from lab.stack import weave as weave_ops
 
 TEST_BRIDGE = "nwl-test"
 # TEST-NET-1: no lab network, route or claim uses it, and the bridge stays down (no route appears).
 TEST_ADDRESS = ipaddress.IPv4Interface("192.0.2.1/24")
+# A Docker network of the test's own, standing in for weave's (`weave reset` cannot remove that
+# one while anything is attached); no weave needed.
+TEST_NETWORK = "nwl-test-net"
 
 
 @pytest.fixture
@@ -34,3 +38,39 @@ def test_a_bridge_without_an_address_reads_as_no_address(u1, address_less_bridge
 def test_a_missing_device_reads_as_none(u1):
     assert host.device_addresses(u1, "nwl-absent") is None
     assert weave_ops.bridge_address(u1, "nwl-absent") is None
+
+
+@pytest.fixture
+def busy_network(u1):
+    """A Docker network with a lab test container left on it (as after a failed check) and another
+    container that ends by itself a few seconds later (as a job's task within its kill timeout)."""
+    u1.run(f"docker rm -f nwl-left-behind task-ending 2>/dev/null; docker network rm {TEST_NETWORK} 2>/dev/null;"
+           f" docker network create {TEST_NETWORK} >/dev/null")
+    docker.start(u1, "nwl-left-behind", net=TEST_NETWORK)
+    docker.start(u1, "task-ending", net=TEST_NETWORK, command=("sleep", "8"))
+    yield TEST_NETWORK
+    u1.run(f"docker rm -f nwl-left-behind task-ending; docker network rm {TEST_NETWORK}", check=False)
+
+
+def test_emptying_a_network_removes_the_labs_containers_and_awaits_the_others(u1, busy_network):
+    # Positive control: both containers are seen attached before.
+    assert sorted(docker_networks.attached_containers(u1, busy_network)) == ["nwl-left-behind", "task-ending"]
+    docker_networks.empty(u1, busy_network, timeout=120, why="test")
+    assert docker_networks.attached_containers(u1, busy_network) == []
+    # The other container was awaited, not removed: it ended by itself.
+    exited = u1.run("docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' task-ending").stdout.split()
+    assert exited == ["exited", "0"]
+
+
+def test_emptying_a_network_that_keeps_a_container_names_it(u1, busy_network):
+    u1.run("docker rm -f task-ending")
+    docker.start(u1, "stays", net=busy_network)
+    try:
+        with pytest.raises(wait.WaitTimeout, match="stays"):
+            docker_networks.empty(u1, busy_network, timeout=10, why="test")
+    finally:
+        u1.run("docker rm -f stays", check=False)
+
+
+def test_a_missing_network_reads_as_none(u1):
+    assert docker_networks.attached_containers(u1, "nwl-absent-net") is None
