@@ -77,12 +77,20 @@ class Benchmark:
             raise RuntimeError(f"pytest exited {result.returncode}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
         return took
 
+    def phase_lines(self, title: str) -> None:
+        """The lab's bring-up per phase and node, as its progress timed it."""
+        header, rows = report.phase_table(report.phases({"phases": self.lab.state().phases}))
+        self.lines.append(title)
+        for row in [header[1:], *(r[1:] for r in rows)]:
+            self.lines.append("    " + row[0].ljust(24) + "".join(cell.rjust(7) for cell in row[1:]))
+
     # -- figures on one lab ------------------------------------------------------------------
     def pytest_figures(self) -> None:
         cold = self.pytest("-n", "3", "--lab-destroy=never")
         reused = self.pytest("-n", "3", "--lab-reuse")
         one_worker = self.pytest("-n", "1", "--lab-reuse")
         self.figure("pytest -n 3 from nothing (bring-up incl.)", f"{cold:7.0f} s")
+        self.phase_lines("  its bring-up per phase, seconds:")
         self.figure("pytest -n 3 again on the running lab", f"{reused:7.0f} s")
         self.ratio("  cold / rerun with --lab-reuse", cold, reused)
         self.figure("pytest -n 1 on the running lab", f"{one_worker:7.0f} s")
@@ -177,11 +185,8 @@ class Benchmark:
         self.lab.vagrant.forget_machines()
         say("== parallel bring-up of all nodes")
         parallel = timed(lambda: self.lab.up(created_by="benchmark"))
-        header, rows = report.phase_table(report.phases({"phases": self.lab.state().phases}))
         self.figure("bring-up, parallel", f"{parallel:7.0f} s")
-        self.lines.append("  per phase, seconds:")
-        for row in [header[1:], *(r[1:] for r in rows)]:
-            self.lines.append("    " + row[0].ljust(24) + "".join(cell.rjust(7) for cell in row[1:]))
+        self.phase_lines("  per phase, seconds:")
         if self.args.parallel_only:
             return
         self.lab.down(stop_daemons=False)
