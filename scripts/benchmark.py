@@ -2,7 +2,7 @@
 """Print the lab's speed and weight figures from one run (not a test: figures, never a pass/fail).
 
 Figures (choose with --figures; all by default, in this order, sharing one lab where they can):
-  pytest    the lab tests from nothing (bring-up included) vs the same tests again on the lab
+  pytest    the lab tests from nothing (bring-up included, and its phases) vs the same tests again on the lab
             that is up (--lab-reuse), and `pytest -n 3` vs `-n 1` on that running lab
   weave     one `weave status` through the CLI (a weaveexec container) vs the router's endpoint
   load      each guest's CPU, load average, memory and busiest processes with the stack up and idle
