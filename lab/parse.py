@@ -467,6 +467,28 @@ def nomad_job_status(text: str) -> JobStatus:
     return JobStatus(fields["ID"], fields["Name"], fields["Type"], fields["Status"], summary, allocations)
 
 
+_COMMAND_HEADING = re.compile(r"^(?:[A-Z][a-z]+ commands|Subcommands):$")
+_COMMAND_LINE = re.compile(r"^\s+([a-z][a-z0-9-]*)\s{2,}\S")
+
+
+def cli_commands(text: str) -> set[str]:
+    """The (sub)commands a HashiCorp-style ``-help`` lists under ``Common commands:``,
+    ``Other commands:`` or ``Subcommands:`` (nomad, consul: ``name   description`` lines)."""
+    commands: set[str] = set()
+    listing = False
+    for line in text.splitlines():
+        if _COMMAND_HEADING.match(line.strip()):
+            listing = True
+        elif listing and (m := _COMMAND_LINE.match(line)):
+            commands.add(m.group(1))
+        elif line.strip():
+            listing = False
+    if not commands:
+        raise _fail("'Subcommands:' or '... commands:' followed by '  name   description' lines",
+                    (_lines(text) or [None])[0])
+    return commands
+
+
 # ----------------------------------------------------------------------------- inside containers
 
 _NSLOOKUP_ANSWER = re.compile(r"^Address(?: \d+)?:\s+(\d+\.\d+\.\d+\.\d+)$")

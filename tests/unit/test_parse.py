@@ -517,3 +517,28 @@ def test_http_response_not_found():
 def test_http_response_rejects(text):
     with pytest.raises(ValueError, match="HTTP response"):
         parse.http_response(text)
+
+
+# ----------------------------------------------------------------------------- cli -help listings
+
+def test_cli_commands_nomad_0_8_7_top_level_lists_common_and_other_commands():
+    commands = parse.cli_commands(sample("cli_commands/lab-nomad-0.8.7-help.txt"))
+    assert {"run", "job", "agent"} <= commands and {"operator", "server", "version"} <= commands
+    assert len(commands) == 18
+
+
+def test_cli_commands_nomad_0_8_7_subcommands_only_not_the_usage_examples():
+    assert parse.cli_commands(sample("cli_commands/lab-nomad-0.8.7-help-operator-raft.txt")) == {
+        "list-peers", "remove-peer"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("", id="empty"),
+        pytest.param(sample("nomad_server_members/article-0.8.7.txt"), id="server-members-text"),
+    ],
+)
+def test_cli_commands_rejects(text):
+    with pytest.raises(ValueError, match="Subcommands"):
+        parse.cli_commands(text)

@@ -14,7 +14,7 @@ PARSER_OF = {
     "weave_status": parse.weave_status, "weave_connections": parse.weave_connections,
     "raft_peers": parse.raft_peers, "nomad_server_members": parse.nomad_server_members,
     "nomad_job_status": parse.nomad_job_status, "busybox_nslookup": parse.busybox_nslookup,
-    "http_response": parse.http_response,
+    "http_response": parse.http_response, "cli_commands": parse.cli_commands,
     "vagrant_up": lambda text: [vagrant.step(line) for line in text.splitlines()],
 }
 RECORDED = sorted(SAMPLES.glob("*/lab-*.txt"))
