@@ -10,7 +10,8 @@ Figures (choose with --figures; all by default, in this order, sharing one lab w
   bringup   `vagrant up` of the three VMs in parallel (and per phase and node, as the lab's progress
             timed it) vs one after another (provisioning included; --parallel-only skips the latter)
 
-Needs a host where no lab is up; leaves none behind. As root:
+Needs a host where no lab is up; leaves none behind (with --lab-reuse it measures the lab that is
+up instead, weave/load/latency only, and leaves it up). As root:
     .venv/bin/python scripts/benchmark.py --profile debian [--figures weave,load] [--tests tests/...]
 Weave figures need Weave Net in the profile's artifact cache (LAB_CACHE_DIR); without it they
 print why they were skipped.
@@ -196,8 +197,10 @@ class Benchmark:
         self.ratio("  sequential / parallel", sequential, parallel)
 
     def run(self) -> int:
+        if self.args.lab_reuse:
+            return self.run_on_the_lab_that_is_up()
         if self.lab.state() is not None:
-            print("a lab is up; run `python -m lab down` first", file=sys.stderr)
+            print("a lab is up; run `python -m lab down` first, or measure it with --lab-reuse", file=sys.stderr)
             return 1
         steps = {"pytest": self.pytest_figures, "weave": self.weave_figures, "load": self.load_figures,
                  "latency": self.latency_figures, "bringup": self.bringup_figures}
@@ -209,12 +212,25 @@ class Benchmark:
         finally:
             if self.lab.state() is not None:
                 self.lab.down()
+        self.print_figures()
+        return 0
+
+    def run_on_the_lab_that_is_up(self) -> int:
+        """Only the figures that read a running lab (weave, load, latency); the lab stays up."""
+        if self.lab.state() is None:
+            print("--lab-reuse: no lab is up (python -m lab up)", file=sys.stderr)
+            return 1
+        for figure in self.args.figures:
+            {"weave": self.weave_figures, "load": self.load_figures, "latency": self.latency_figures}[figure]()
+        self.print_figures()
+        return 0
+
+    def print_figures(self) -> None:
         topo = self.lab.topology
         print()
         print(f"provider {self.settings.provider}, profile {self.settings.profile}, {len(topo.nodes)} nodes, "
               f"{topo.cpus} vCPU / {topo.memory_mb} MiB each")
         print("\n".join(self.lines))
-        return 0
 
 
 def main() -> int:
@@ -229,7 +245,13 @@ def main() -> int:
     parser.add_argument("--weave-queries", type=int, default=5, help="weave status CLI calls (default 5)")
     parser.add_argument("--settle", type=int, default=120, help="idle seconds before reading the load (default 120)")
     parser.add_argument("--parallel-only", action="store_true", help="bringup: skip the one-after-another bring-up")
+    parser.add_argument("--lab-reuse", action="store_true",
+                        help="measure the lab that is up and leave it up (weave, load, latency figures only)")
     args = parser.parse_args()
+    if args.lab_reuse and {"pytest", "bringup"} & set(args.figures):
+        if "--figures" in sys.argv:
+            parser.error("--lab-reuse measures a running lab: figures weave, load, latency only")
+        args.figures = ["weave", "load", "latency"]
     unknown = [f for f in args.figures if f not in FIGURES]
     if unknown:
         parser.error(f"unknown figure(s) {', '.join(unknown)}: choose from {', '.join(FIGURES)}")
