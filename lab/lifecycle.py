@@ -152,8 +152,15 @@ class Lab:
                 self.say("lab: bring-up failed; removing what was made")
                 self.down(stop_daemons=bool(daemons))
             raise
-        state.phases = {"bring-up": self.progress.timings("bring-up")}
-        state.up_seconds = self.progress.total("bring-up")
+        timings = self.progress.timings("bring-up")
+        if existing is not None and existing.phases.get("bring-up"):
+            # This up completed a lab that was already up (it provisioned a node again): the
+            # report keeps the lab's own bring-up and shows this one beside it.
+            state.phases = {**existing.phases, "completion": timings}
+            state.up_seconds = existing.up_seconds
+        else:
+            state.phases = {"bring-up": timings}
+            state.up_seconds = self.progress.total("bring-up")
         state.save(self.settings)
         return state
 

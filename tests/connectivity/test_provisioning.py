@@ -39,3 +39,6 @@ def test_an_unfinished_provisioning_is_refused_and_up_provisions_it_again(lab, u
     state = Lab(keep, say=lambda _m: None).up(created_by=lab.state.created_by)
     assert provisioned.recorded(u3) == state.provision_tokens["u3"] == lab.state.provision_tokens["u3"]
     Lab(lab.settings, say=lambda _m: None).check_provisioned(state)
+    # The report keeps the run's own bring-up timings; this completion is shown beside them.
+    assert (state.phases["bring-up"], state.up_seconds) == (lab.state.phases["bring-up"], lab.state.up_seconds)
+    assert "u3" in state.phases["completion"]["provision stack"]
