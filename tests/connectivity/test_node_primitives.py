@@ -1,5 +1,6 @@
 """The helpers the claims rest on, pinned on the real primitives of a lab node (no weave needed)."""
 import ipaddress
+import uuid
 
 import pytest
 
@@ -43,33 +44,37 @@ def test_a_missing_device_reads_as_none(u1):
 @pytest.fixture
 def busy_network(u1):
     """A Docker network with a lab test container left on it (as after a failed check) and another
-    container that ends by itself a few seconds later (as a job's task within its kill timeout)."""
-    u1.run(f"docker rm -f nwl-left-behind task-ending 2>/dev/null; docker network rm {TEST_NETWORK} 2>/dev/null;"
-           f" docker network create {TEST_NETWORK} >/dev/null")
-    docker.start(u1, "nwl-left-behind", net=TEST_NETWORK)
-    docker.start(u1, "task-ending", net=TEST_NETWORK, command=("sleep", "8"))
-    yield TEST_NETWORK
-    u1.run(f"docker rm -f nwl-left-behind task-ending; docker network rm {TEST_NETWORK}", check=False)
+    container that ends by itself a few seconds later (as a job's task within its kill timeout).
+    Names of its own: xdist may run the tests that use it at the same time."""
+    suffix = uuid.uuid4().hex[:6]
+    network, left, ending = f"{TEST_NETWORK}-{suffix}", f"nwl-left-behind-{suffix}", f"task-ending-{suffix}"
+    u1.run(f"docker network create {network} >/dev/null")
+    docker.start(u1, left, net=network)
+    docker.start(u1, ending, net=network, command=("sleep", "30"))
+    yield network, left, ending
+    u1.run(f"docker rm -f {left} {ending}; docker network rm {network}", check=False)
 
 
 def test_emptying_a_network_removes_the_labs_containers_and_awaits_the_others(u1, busy_network):
+    network, left, ending = busy_network
     # Positive control: both containers are seen attached before.
-    assert sorted(docker_networks.attached_containers(u1, busy_network)) == ["nwl-left-behind", "task-ending"]
-    docker_networks.empty(u1, busy_network, timeout=120, why="test")
-    assert docker_networks.attached_containers(u1, busy_network) == []
+    assert sorted(docker_networks.attached_containers(u1, network)) == sorted([left, ending])
+    docker_networks.empty(u1, network, timeout=120, why="test")
+    assert docker_networks.attached_containers(u1, network) == []
     # The other container was awaited, not removed: it ended by itself.
-    exited = u1.run("docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' task-ending").stdout.split()
+    exited = u1.run(f"docker inspect -f '{{{{.State.Status}}}} {{{{.State.ExitCode}}}}' {ending}").stdout.split()
     assert exited == ["exited", "0"]
 
 
 def test_emptying_a_network_that_keeps_a_container_names_it(u1, busy_network):
-    u1.run("docker rm -f task-ending")
-    docker.start(u1, "stays", net=busy_network)
+    network, _, ending = busy_network
+    stays = ending.replace("task-ending", "stays")
+    docker.start(u1, stays, net=network)
     try:
-        with pytest.raises(wait.WaitTimeout, match="stays"):
-            docker_networks.empty(u1, busy_network, timeout=10, why="test")
+        with pytest.raises(wait.WaitTimeout, match=stays):
+            docker_networks.empty(u1, network, timeout=5, why="test")
     finally:
-        u1.run("docker rm -f stays", check=False)
+        u1.run(f"docker rm -f {stays}", check=False)
 
 
 def test_a_missing_network_reads_as_none(u1):
