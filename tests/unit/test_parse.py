@@ -532,13 +532,7 @@ def test_cli_commands_nomad_0_8_7_subcommands_only_not_the_usage_examples():
         "list-peers", "remove-peer"}
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        pytest.param("", id="empty"),
-        pytest.param(sample("nomad_server_members/article-0.8.7.txt"), id="server-members-text"),
-    ],
-)
-def test_cli_commands_rejects(text):
-    with pytest.raises(ValueError, match="Subcommands"):
-        parse.cli_commands(text)
+def test_cli_commands_rejects_text_without_a_command_listing():
+    for text in ("", sample("nomad_server_members/article-0.8.7.txt")):
+        with pytest.raises(ValueError, match="Subcommands"):
+            parse.cli_commands(text)
