@@ -23,7 +23,8 @@ def exposed_overlay(lab, weave, overlay):
 def httpbackend(lab, nomad_cluster, exposed_overlay):
     """`nomad job run httpbackend.nomad`: docker driver, network_mode "weave", dns_servers the
     three nodes, count 3, with the docker endpoint of section 4 (the daemon itself). The job gets
-    a unique ID; it is purged afterwards unless the lab is kept for debugging."""
+    a unique ID; it is stopped and purged afterwards, also under --lab-destroy=never (section 5
+    needs the weave network free)."""
     nodes = list(lab.nodes.values())
     with nomad_cluster.using_endpoint(nodes, "docker"), nomad_cluster.deployed(
             nodes, f"httpbackend-{uuid.uuid4().hex[:6]}", SERVICE,
