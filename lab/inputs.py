@@ -5,7 +5,10 @@ which the command line prints as `error: ...` with exit status 2.
 """
 from __future__ import annotations
 
+import json
+import os
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -15,14 +18,40 @@ import yaml
 # The key path of the whole file, in messages.
 TOP = "the file"
 
+# Every file the user writes is small: the shipped ones are a few KiB. Reading is bounded so that
+# /dev/zero or a multi-GB file is refused instead of eating the memory.
+MAX_INPUT_BYTES = 4 * 1024 * 1024
+# Deeper than any real file nests; deeper data would hit Python's recursion limit in the parsers.
+MAX_DEPTH = 64
+
 
 class InputError(ValueError):
     """A file or an option the user wrote is unusable; the message says where and why."""
 
 
+class _Refused(yaml.composer.ComposerError):
+    """Valid YAML that the lab does not take (an alias, absurd nesting, a key given twice)."""
+
+
 class _StrictLoader(yaml.SafeLoader):
     """PyYAML's SafeLoader, except that a key given twice in one mapping is an error (PyYAML
     keeps the last one silently: a second `sha256:` would replace a pin without a word)."""
+
+    def compose_node(self, parent, index):
+        # An alias (`*name`) is refused: a few of them nested expand to billions of values (the
+        # "billion laughs"), and the Vagrantfile's Ruby loader refuses them anyway (Psych::BadAlias).
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _Refused(
+                None, None, f"aliases (*{event.anchor}) are not allowed: write the value out", event.start_mark)
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -35,19 +64,43 @@ class _StrictLoader(yaml.SafeLoader):
                 except TypeError:  # an unhashable key: the base class refuses it with its own message
                     continue
                 if first is not key_node.start_mark:
-                    raise yaml.constructor.ConstructorError(
+                    raise _Refused(
                         None, None, f"duplicate key {key!r} (first at line {first.line + 1})", key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 
-def read_text(path: Path, what: str, error: type[InputError] = InputError) -> str:
-    """The file's text; a file that is not there, not a file or not UTF-8 is one `error` naming it."""
+def read_text(path: Path, what: str, error: type[InputError] = InputError,
+              limit: int = MAX_INPUT_BYTES) -> str:
+    """The file's text; a file that is not there, not a regular file, larger than `limit` bytes
+    or not UTF-8 is one `error` naming it."""
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise error(f"cannot read {what} {path}: not a regular file")
+            data = f.read(limit + 1)
     except OSError as e:
         raise error(f"cannot read {what} {path}: {e.strerror}") from None
+    if len(data) > limit:
+        raise error(f"cannot read {what} {path}: larger than {limit // 1024} KiB, which no such file is")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise error(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def load_json(path: Path, what: str, error: type[InputError] = InputError, limit: int = MAX_INPUT_BYTES) -> Any:
+    """The parsed JSON file, read as `read_text` reads; invalid or absurdly nested JSON is one `error`."""
+    return parse_json(read_text(path, what, error, limit), path, error)
+
+
+def parse_json(text: str, path: Path | str, error: type[InputError] = InputError) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise error(f"{path} line {e.lineno}: not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise error(f"{path}: not usable JSON (nested too deep)") from None
 
 
 def load_yaml(path: Path, what: str, error: type[InputError] = InputError) -> Any:
@@ -59,7 +112,7 @@ def load_yaml(path: Path, what: str, error: type[InputError] = InputError) -> An
         where = getattr(e, "problem_mark", None)
         line = f" line {where.line + 1}" if where else ""
         problem = getattr(e, "problem", None) or str(e)
-        if problem.startswith("duplicate key"):
+        if isinstance(e, _Refused):
             raise error(f"{path}{line}: {problem}") from None
         raise error(f"{path}{line}: not valid YAML ({problem})") from None
 

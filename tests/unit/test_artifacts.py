@@ -142,7 +142,7 @@ BAD_MANIFESTS = {
     "a profile without nomad": (lambda r: r["profiles"]["article"].pop("nomad"), "profiles.article: lacks nomad"),
     "a component that is a string": (lambda r: r["profiles"]["current"].update(docker="20.10"),
                                      "profiles.current.docker: must be a mapping, got the string '20.10'"),
-    "a profile name with a capital": (lambda r: r["profiles"].update(Newest=r["profiles"]["current"]),
+    "a profile name with a capital": (lambda r: r["profiles"].update(Newest=copy.deepcopy(r["profiles"]["current"])),
                                       "profiles.Newest: 'Newest' is not a profile name"),
     "no profiles": (lambda r: r.update(profiles={}), "profiles: names no profile"),
     "a short key fingerprint": (lambda r: r["hashicorp_signing_key"].update(fingerprint="72D7468F"),

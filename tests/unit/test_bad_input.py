@@ -99,6 +99,9 @@ def unwritable(tmp: Path) -> Path:
 
 
 VERSIONS = {"LAB_VERSIONS": "{tmp}/versions.yaml"}
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("bcdefgh", "cdefghi"))
+DEEP = "[" * 100_000 + "]" * 100_000
 T_YAML = ["--topology", "{tmp}/t.yaml"]
 
 # id: (setup, environment, argv, words of the message). {tmp} is the row's temp folder.
@@ -108,6 +111,14 @@ BAD = {
                                "versions.yaml line 3: not valid YAML"),
     "versions.yaml key twice": (write("versions.yaml", "profiles: {}\nprofiles: {}\n"), VERSIONS, ["versions"],
                                 "versions.yaml line 2: duplicate key 'profiles' (first at line 1)"),
+    "versions.yaml an alias bomb": (write("versions.yaml", BOMB), VERSIONS, ["versions"],
+                                    "versions.yaml line 2: aliases (*a) are not allowed"),
+    "versions.yaml nested 100000 deep": (write("versions.yaml", DEEP), VERSIONS, ["versions"],
+                                         "versions.yaml line 1: nested deeper than 64 levels"),
+    "versions.yaml is /dev/zero": (None, {"LAB_VERSIONS": "/dev/zero"}, ["versions"],
+                                   "cannot read the version profiles /dev/zero: not a regular file"),
+    "versions.yaml of 5 MiB": (write("versions.yaml", "#" * (5 << 20)), VERSIONS, ["versions"],
+                               "versions.yaml: larger than 4096 KiB"),
     "versions.yaml empty": (write("versions.yaml", ""), VERSIONS, ["versions"],
                             "versions.yaml: the file: must be a mapping, got nothing"),
     "versions.yaml a folder": (folder("versions.yaml"), VERSIONS, ["versions"],
@@ -211,6 +222,12 @@ BAD = {
     "topology broken (check)": (topo(lambda r: r["nodes"][0].update(hostonly_ip="192.168.56.1")), {},
                                 [*T_YAML, "--provider", "libvirt", "check"],
                                 "t.yaml: nodes[0].hostonly_ip: 192.168.56.1 is the host's own address"),
+    "topology an alias bomb (status)": (write("t.yaml", BOMB), {}, [*T_YAML, "status"],
+                                        "t.yaml line 2: aliases (*a) are not allowed"),
+    "topology nested 100000 deep (up)": (write("t.yaml", DEEP), {}, [*T_YAML, "--provider", "libvirt", "up"],
+                                         "t.yaml line 1: nested deeper than 64 levels"),
+    "topology is /dev/zero": (None, {}, ["--topology", "/dev/zero", "status"],
+                              "cannot read topology /dev/zero: not a regular file"),
     "topology a folder": (folder("t.yaml"), {}, [*T_YAML, "status"], "cannot read topology {tmp}/t.yaml: Is a "
                                                                       "directory"),
 }
@@ -253,12 +270,18 @@ PYTEST_BAD = {
     "--lab-profile unknown": (["--lab-profile", "newest"], {}, "lab profile: "),
     "versions.yaml broken": (["--lab-profile", "current"], {"LAB_VERSIONS": "{tmp}/versions.yaml"},
                              "lab profile: {tmp}/versions.yaml: the file: must be a mapping, got a list"),
+    "versions.yaml nested 100000 deep": (["--lab-profile", "current"], {"LAB_VERSIONS": "{tmp}/deep.yaml"},
+                                         "lab profile: {tmp}/deep.yaml line 1: nested deeper than 64 levels"),
+    "topology an alias bomb": (["--lab-profile", "current"], {"LAB_TOPOLOGY": "{tmp}/bomb.yaml"},
+                               "{tmp}/bomb.yaml line 2: aliases (*a) are not allowed"),
 }
 
 
 @pytest.mark.parametrize("args, env, words", PYTEST_BAD.values(), ids=PYTEST_BAD.keys())
 def test_bad_pytest_options_are_usage_errors(tmp_path, args, env, words):
     (tmp_path / "versions.yaml").write_text("- a list\n")
+    (tmp_path / "deep.yaml").write_text(DEEP)
+    (tmp_path / "bomb.yaml").write_text(BOMB)
     proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                            f"--lab-report-dir={tmp_path}", *args, "tests/connectivity"],
                           cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
