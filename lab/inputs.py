@@ -117,6 +117,12 @@ def load_yaml(path: Path, what: str, error: type[InputError] = InputError) -> An
         raise error(f"{path}{line}: not valid YAML ({problem})") from None
 
 
+def quoted(value: Any, limit: int = 80) -> str:
+    """A value from the input as a message shows it: repr() (no raw control characters), cut to `limit`."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def kind(value: Any) -> str:
     """What a value is, in the words of the file's author."""
     if value is None:
@@ -124,9 +130,9 @@ def kind(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
-        return f"the number {value!r}"
+        return f"the number {quoted(value)}"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {quoted(value)}"
     return {dict: "a mapping", list: "a list"}.get(type(value), type(value).__name__)
 
 
@@ -164,16 +170,16 @@ class Fields:
         if not isinstance(value, str) or value == "":
             self.fail(where, f"must be a non-empty string, got {kind(value)}")
         if pattern is not None and not pattern.fullmatch(value):
-            self.fail(where, f"{value!r} is not {what or 'valid'}")
+            self.fail(where, f"{quoted(value)} is not {what or 'valid'}")
         return value
 
     def positive_int(self, value: Any, where: str) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            self.fail(where, f"must be a positive integer, got {value!r}")
+            self.fail(where, f"must be a positive integer, got {quoted(value)}")
         return value
 
     def one_of(self, value: Any, where: str, choices: Iterable) -> Any:
         choices = tuple(choices)
         if isinstance(value, bool) or value not in choices:
-            self.fail(where, f"{value!r} is not one of {', '.join(map(str, choices))}")
+            self.fail(where, f"{quoted(value)} is not one of {', '.join(map(str, choices))}")
         return value
