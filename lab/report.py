@@ -27,7 +27,7 @@ import jinja2
 
 from lab import trust
 from lab.claims import CLAIMS, Claim
-from lab.inputs import TOP, Fields, InputError, kind, read_text
+from lab.inputs import TOP, Fields, InputError, kind, load_json, quoted
 
 SCHEMA = 1
 COMPONENTS = ("docker", "weave", "consul", "nomad")
@@ -42,8 +42,10 @@ MEANINGS = {
     "partial": "some cases passed, the others were skipped",
     "not run": "no test of the claim ran",
 }
+UNKNOWN_CLAIM = "(not a claim of this version's lab/claims.py: the report comes from another version?)"
 GRID_CLAIMS = ("W3", "W6", "I5")  # reachability claims: always shown as a source x destination grid
 _MAX_FAILURES = 3
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def claim_rows(run: dict) -> list[ClaimRow]:
         {c.subject for c in all_cases if c.subject and "_to_" not in c.subject}, key=_natural))
     catalog = dict(CLAIMS)
     for cid in sorted(set(by_claim) - set(catalog), key=_natural):
-        catalog[cid] = Claim(cid, "?", "(not in lab/claims.py)")
+        catalog[cid] = Claim(cid, "?", UNKNOWN_CLAIM)
     rows = []
     for cid, claim in catalog.items():
         claim_cases = by_claim.get(cid, [])
@@ -214,8 +216,15 @@ def components(meta: dict) -> list[dict]:
         level = entry.get("trust", "") if status == "ready" else ""
         out.append({"name": name, "version": f"{version} (installed {installed})" if installed else version,
                     "status": "installed" if status == "ready" else status, "reason": entry.get("reason", ""),
-                    "trust": level, "caveat": trust.caveat(level)})
+                    "trust": level, "caveat": _caveat(level)})
     return out
+
+
+def _caveat(level: str) -> str:
+    """A level this version does not know (a report from a newer one) is shown, never taken for verified."""
+    if level and level not in trust.LABELS:
+        return f"trust level {level} (not known to this version)"
+    return trust.caveat(level)
 
 
 def _component_cell(component: dict) -> str:
@@ -290,13 +299,18 @@ def _failure_label(case: Case) -> str:
 
 
 # -- Markdown --------------------------------------------------------------------------------
+def _plain(text: str) -> str:
+    """One line, with control characters (a terminal's escape sequences) shown, not sent."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", " ".join(str(text).split()))
+
+
 def _cell(text: str) -> str:
-    text = " ".join(str(text).split()).replace("|", "\\|")
+    text = _plain(text).replace("|", "\\|")
     return text.replace("<", "&lt;").replace(">", "&gt;")  # GitHub would take <other peers> for a tag
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
 
 
@@ -316,7 +330,8 @@ def _notes_md(row: ClaimRow, meta: dict) -> str:
 
 def to_markdown(run: dict) -> str:
     meta = run.get("metadata", {})
-    lines = [f"# Article claims: profile `{profile_name(run)}`, provider {_provider(meta)}", "", _summary(meta), ""]
+    lines = [f"# Article claims: profile `{_plain(profile_name(run))}`, provider {_plain(_provider(meta))}", "",
+             _plain(_summary(meta)), ""]
     stack = components(meta)
     if stack:
         lines += _table(["Component", "Version", "Status"],
@@ -362,17 +377,83 @@ class ReportError(InputError):
 
 def load(path: Path | str) -> dict:
     path = Path(path)
-    text = read_text(path, "the claims report", ReportError)
-    try:
-        run = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ReportError(f"{path}: not JSON ({e.msg}, line {e.lineno}): not a claims report") from None
+    run = load_json(path, "the claims report", ReportError)
     check(run, path)
     return run
 
 
 _CASE_TEXT = ("subject", "reason", "message", "diagnostics", "finding")
-_META_TEXT = ("profile", "provider", "libvirt_driver", "started", "finished", "diagnostics_dir", "nomad_endpoint")
+_META_TEXT = ("profile", "provider", "libvirt_driver", "started", "finished", "diagnostics_dir", "nomad_endpoint",
+              "created_by", "lab_source")
+_STACK_TEXT = ("name", "version", "status", "reason", "trust")
+_META_SECONDS = ("up_seconds", "down_seconds")
+# A claim's ID: its section's letter and a number (lab/claims.py). A report may name claims this
+# version does not know (one from a newer version): they are shown, marked as such.
+CLAIM_ID = re.compile(r"[A-Z][0-9]{1,3}")
+_PLAIN_KEY = re.compile(r"[\w .-]{1,40}")
+
+
+def _key(name: str) -> str:
+    """A key of the input in a key path: as it is when plain, else quoted and cut."""
+    return name if _PLAIN_KEY.fullmatch(name) else quoted(name)
+
+
+def _seconds(f: Fields, value: object, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        f.fail(where, f"must be a number of seconds, got {kind(value)}")
+
+
+def _texts(f: Fields, mapping: dict, where: str, keys: Iterable[str], nullable: bool = False) -> None:
+    for key in keys:
+        if key in mapping and not isinstance(mapping[key], str) and not (nullable and mapping[key] is None):
+            f.fail(f"{where}.{key}", f"must be a string, got {kind(mapping[key])}")
+
+
+def _check_result(f: Fields, result: object, where: str) -> None:
+    f.mapping(result, where, required=("nodeid", "outcome"))
+    f.text(result["nodeid"], f"{where}.nodeid")
+    f.one_of(result["outcome"], f"{where}.outcome", OUTCOMES)
+    # The plugin always writes the key (null for a test of no claim): a result without one was not
+    # written by it, and guessing its claim from the test's name could credit the wrong claim.
+    if "claim" not in result:
+        f.fail(f"{where}.claim", "is required (the claim's ID, or null for a test of no claim)")
+    if result["claim"] is not None:
+        f.text(result["claim"], f"{where}.claim", CLAIM_ID, "a claim ID (a letter and a number, like W3)")
+    _texts(f, result, where, _CASE_TEXT)
+    if "duration" in result:
+        _seconds(f, result["duration"], f"{where}.duration")
+
+
+def _check_metadata(f: Fields, meta: dict) -> None:
+    """Every metadata field that to_markdown, to_html and merge read has the type they use."""
+    _texts(f, meta, "metadata", _META_TEXT, nullable=True)  # the lab's state has no libvirt_driver on VirtualBox
+    for name, version in f.mapping(meta.get("versions", {}), "metadata.versions").items():
+        if not isinstance(version, str):
+            f.fail(f"metadata.versions.{_key(name)}", f"must be a version string, got {kind(version)}")
+    for name, entry in f.mapping(meta.get("stack", {}), "metadata.stack").items():
+        entry = f.mapping(entry, f"metadata.stack.{_key(name)}")
+        _texts(f, entry, f"metadata.stack.{_key(name)}", _STACK_TEXT)
+        installed = entry.get("installed", [])
+        if not isinstance(installed, list) or not all(isinstance(v, str) for v in installed):
+            f.fail(f"metadata.stack.{_key(name)}.installed", f"must be a list of versions, got {kind(installed)}")
+    for name, count in f.mapping(meta.get("counts", {}), "metadata.counts").items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            f.fail(f"metadata.counts.{_key(name)}", f"must be a number of tests, got {kind(count)}")
+    status = meta.get("exit_status")
+    if status is not None and (isinstance(status, bool) or not isinstance(status, int)):
+        f.fail("metadata.exit_status", f"must be pytest's exit status (a number), got {kind(status)}")
+    nodes = meta.get("nodes", [])
+    if not isinstance(nodes, list) or not all(isinstance(n, str) and n for n in nodes):
+        f.fail("metadata.nodes", f"must be a list of node names, got {kind(nodes)}")
+    for key in _META_SECONDS:
+        if meta.get(key) is not None:
+            _seconds(f, meta[key], f"metadata.{key}")
+    for stage, by_phase in f.mapping(meta.get("phases") or {}, "metadata.phases").items():
+        stage = f"metadata.phases.{_key(stage)}"
+        for phase, by_node in f.mapping(by_phase, stage).items():
+            phase = f"{stage}.{_key(phase)}"
+            for node, seconds in f.mapping(by_node, phase).items():
+                _seconds(f, seconds, f"{phase}.{_key(node)}")
 
 
 def check(run: object, path: Path) -> None:
@@ -382,32 +463,23 @@ def check(run: object, path: Path) -> None:
     if not isinstance(run.get("results"), list):
         f.fail("results", "must be a list of test results: not a claims report")
     for i, result in enumerate(run["results"]):
-        where = f"results[{i}]"
-        f.mapping(result, where, required=("nodeid", "outcome"))
-        f.text(result["nodeid"], f"{where}.nodeid")
-        f.one_of(result["outcome"], f"{where}.outcome", OUTCOMES)
-        if result.get("claim") is not None:
-            f.text(result["claim"], f"{where}.claim")
-        for key in _CASE_TEXT:
-            if key in result and not isinstance(result[key], str):
-                f.fail(f"{where}.{key}", f"must be a string, got {kind(result[key])}")
-        if not isinstance(result.get("duration", 0), (int, float)) or isinstance(result.get("duration"), bool):
-            f.fail(f"{where}.duration", f"must be a number of seconds, got {kind(result['duration'])}")
-    meta = f.mapping(run.get("metadata", {}), "metadata")
-    for key in ("versions", "counts"):
-        f.mapping(meta.get(key, {}), f"metadata.{key}")
-    for name, entry in f.mapping(meta.get("stack", {}), "metadata.stack").items():
-        entry = f.mapping(entry, f"metadata.stack.{name}")
-        if not isinstance(entry.get("installed", []), list):
-            f.fail(f"metadata.stack.{name}.installed", f"must be a list of versions, got {kind(entry['installed'])}")
-    if not isinstance(meta.get("nodes", []), list):
-        f.fail("metadata.nodes", f"must be a list of node names, got {kind(meta['nodes'])}")
-    for key in _META_TEXT:
-        if meta.get(key) is not None and not isinstance(meta[key], str):
-            f.fail(f"metadata.{key}", f"must be a string, got {kind(meta[key])}")
+        _check_result(f, result, f"results[{i}]")
+    _check_metadata(f, f.mapping(run.get("metadata", {}), "metadata"))
 
 
-def write(run: dict, directory: Path | str, formats: Iterable[str] = ("json", "md", "html")) -> dict[str, Path]:
+def unknown_claims(run: dict) -> dict[str, str]:
+    """The claims a (checked) run names that lab/claims.py does not, each with where it first appears."""
+    unknown: dict[str, str] = {}
+    for i, result in enumerate(run["results"]):
+        if result["claim"] is not None and result["claim"] not in CLAIMS:
+            unknown.setdefault(result["claim"], f"results[{i}].claim")
+    return unknown
+
+
+RENDERED = ("md", "html")  # what --from writes from a claims.json
+
+
+def write(run: dict, directory: Path | str, formats: Iterable[str] = ("json", *RENDERED)) -> dict[str, Path]:
     """Write claims.<format> for each format into directory; returns the paths by format."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -422,7 +494,11 @@ def write(run: dict, directory: Path | str, formats: Iterable[str] = ("json", "m
 # -- across profiles -------------------------------------------------------------------------
 def merge(paths: Iterable[Path | str]) -> str:
     """One Markdown table, claims x profiles (one claims.json per profile), with a legend."""
-    runs = [(Path(p), load(p)) for p in paths]
+    return merge_runs([(Path(p), load(p)) for p in paths])
+
+
+def merge_runs(runs: list[tuple[Path, dict]]) -> str:
+    """merge, of runs already loaded (each with the file it came from)."""
     names = []
     for path, run in runs:
         name = profile_name(run, path.parent.name if path.stem == "claims" and path.parent.name else path.stem)
@@ -448,13 +524,45 @@ def merge(paths: Iterable[Path | str]) -> str:
         for row in rows.values():
             detail = "; ".join(row.reasons + [_failure_label(c) for c in row.failures[:1]])
             if detail and row.verdict != "passed":
-                notes.append(f"- **{name}** {row.claim.id} ({row.verdict}): {_cell(detail)}")
+                notes.append(f"- **{_cell(name)}** {row.claim.id} ({row.verdict}): {_cell(detail)}")
     if notes:
         lines += ["## Why not passed", ""] + notes + [""]
     return "\n".join(lines)
 
 
 # -- command line ----------------------------------------------------------------------------
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.samefile(b)  # a hard link
+    except OSError:  # one of them is not there (yet)
+        return False
+
+
+def refuse_overwriting(outputs: Iterable[Path], inputs: Iterable[Path]) -> None:
+    """A report is never written over a report it is made from: that file would be its only copy."""
+    inputs = list(inputs)
+    for output in outputs:
+        for source in inputs:
+            if _same_file(output, source):
+                raise ReportError(f"{output}: the output is the input {source}: writing it would destroy "
+                                  "the report; choose another -o")
+
+
+def _warn_unknown_claims(path: Path, run: dict) -> None:
+    for claim_id, where in unknown_claims(run).items():
+        print(f"warning: {path}: {where}: {claim_id} is not a claim of this version's lab/claims.py "
+              "(a report from another version?): shown as it is", file=sys.stderr)
+
+
+def _load_all(paths: Iterable[Path]) -> list[tuple[Path, dict]]:
+    runs = [(path, load(path)) for path in paths]
+    for path, run in runs:
+        _warn_unknown_claims(path, run)
+    return runs
+
+
 def cli(argv: list[str]) -> int:
     """python -m lab report --merge A.json B.json [-o out.md] | --from reports/claims.json [-o DIR]"""
     argv = list(argv)
@@ -471,14 +579,19 @@ def cli(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         if args.merge:
-            text = merge(args.merge)
+            if args.output:
+                refuse_overwriting([args.output], args.merge)
+            text = merge_runs(_load_all(args.merge))
             if args.output:
                 args.output.write_text(text, encoding="utf-8")
                 print(f"wrote {args.output}")
             else:
                 sys.stdout.write(text)
         else:
-            paths = write(load(args.source), args.output or args.source.parent, formats=("md", "html"))
+            directory = args.output or args.source.parent
+            refuse_overwriting([directory / f"claims.{fmt}" for fmt in RENDERED], [args.source])
+            (_, run), = _load_all([args.source])
+            paths = write(run, directory, formats=RENDERED)
             print("wrote " + ", ".join(str(p) for p in paths.values()))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

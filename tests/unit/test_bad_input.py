@@ -175,7 +175,7 @@ BAD = {
                                                 "{tmp}/stick: not a directory (fetch --from DIR"),
     # reports
     "report not JSON": (write("a.json", "claims"), {}, ["report", "--merge", "{tmp}/a.json"],
-                        "{tmp}/a.json: not JSON (Expecting value, line 1): not a claims report"),
+                        "{tmp}/a.json line 1: not valid JSON (Expecting value)"),
     "report a list": (write("a.json", [GOOD_RUN]), {}, ["report", "--merge", "{tmp}/a.json"],
                       "{tmp}/a.json: the file: must be a mapping, got a list"),
     "report without results": (write("a.json", {"metadata": {}}), {}, ["report", "--merge", "{tmp}/a.json"],
@@ -199,7 +199,7 @@ BAD = {
     "report not there": (None, {}, ["report", "--merge", "{tmp}/a.json"],
                          "cannot read the claims report {tmp}/a.json: No such file or directory"),
     "report to re-render not JSON": (write("a.json", ""), {}, ["report", "--from", "{tmp}/a.json"],
-                                     "{tmp}/a.json: not JSON"),
+                                     "{tmp}/a.json line 1: not valid JSON"),
     "report written into a file": (write("a.json", GOOD_RUN), {},
                                    ["report", "--merge", "{tmp}/a.json", "-o", "{tmp}/a.json/merged.md"],
                                    "{tmp}/a.json/merged.md: Not a directory"),
