@@ -18,7 +18,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 
 import pytest
@@ -151,6 +151,12 @@ def _stop_tailer(config) -> None:
 
 def pytest_unconfigure(config):
     _stop_tailer(config)
+    run_dir = getattr(config, "_lab_run_dir", None)
+    if run_dir is not None:
+        # A run that used no lab left its folder empty: removed, so that runs without a lab (unit
+        # tests, --collect-only) do not push the last lab runs' files out of the twenty kept.
+        with suppress(OSError):
+            run_dir.rmdir()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -271,7 +277,7 @@ def lab(request) -> LabSession:
     """The running lab (brought up once per run)."""
     state = _bring_up(request.config)
     pytest_report.remember_lab(request.config, state)
-    recorder.start(pytest_report.report_dir(request.config) / pytest_report.REAL_OUTPUTS, _lab_versions(state))
+    recorder.start(pytest_report.run_records(request.config) / pytest_report.REAL_OUTPUTS, _lab_versions(state))
     brought_up = (_run_dir(request.config) / "brought-up").exists()
     session = LabSession(request.config._lab_settings, state, request.config._lab_topology, brought_up)
     yield session

@@ -2,9 +2,15 @@
 
 Under xdist, workers only tag their items: the claim ID and the subject ("u1", "u1_to_u2" or "")
 go into `item.user_properties`, which travel with every report to the controller. The controller
-(or the single process) collects the reports and writes the files at the end of the session. A
-run in which no test of a claim ran writes no claims report, so a unit-test run does not replace
-the last lab run's. Without --junitxml, JUnit XML goes to <report-dir>/junit.xml.
+(or the single process) collects the reports and writes the files at the end of the session.
+
+The report directory holds the last lab run's records: claims.json/.md/.html, junit.xml,
+lab-state.json and real-outputs/. A lab run is one in which the `lab` fixture was set up or a
+test of a claim ran (passed, failed or errored: a failed bring-up is a lab run too). Only a lab
+run replaces them, all at once at its end: until then its lab-state.json and real-outputs/ go
+into .run-<id>/ in the report directory. A run that is not one (--collect-only, unit tests
+only, every claim test skipped or deselected) leaves them as they were, and its JUnit XML goes
+to junit-without-lab.xml instead. An explicit --junitxml is written where it says, every run.
 
 The lab's metadata (profile, provider, versions, stack) comes from what `remember_lab` stored in
 this run, else from .lab/state.json (the lab may be gone by then: the lab is torn down after the
@@ -17,15 +23,20 @@ import json
 import os
 import re
 import shutil
+import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from _pytest.junitxml import xml_key  # the junitxml plugin's LogXML, to name its file
 
 from lab import report
 
 LAB_FILE = "lab-state.json"
-REAL_OUTPUTS = "real-outputs"  # lab.recorder's folder in the report directory, one run's
+REAL_OUTPUTS = "real-outputs"  # lab.recorder's folder, one lab run's
+JUNIT = "junit.xml"  # the last lab run's, unless --junitxml names another file
+JUNIT_WITHOUT_LAB = "junit-without-lab.xml"  # the last run's that was no lab run
 # What a report may show of the lab's state (not its SSH endpoints or key paths).
 _LAB_KEYS = ("provider", "profile", "versions", "stack", "libvirt_driver", "up_seconds", "down_seconds", "phases",
              "created_by", "nomad_endpoint", "diagnostics_dir")
@@ -46,22 +57,44 @@ def report_dir(config) -> Path:
     return (config.invocation_params.dir / value).resolve() if value else config.rootpath / "reports"
 
 
+def run_records(config) -> Path:
+    """Where this run keeps its lab-state.json and real-outputs/ until it ends (a lab run's then replace
+    the report directory's); callable on any worker."""
+    run = config.workerinput["lab_report_run"] if hasattr(config, "workerinput") else config._lab_report_run
+    return report_dir(config) / f".run-{run}"
+
+
+def _require_writable(directory: Path) -> None:
+    """The report directory, or the folder it will be made in, is a directory this process can write."""
+    existing = directory
+    try:
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise pytest.UsageError(f"--lab-report-dir {directory}: {existing} is not a directory")
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as e:
+        raise pytest.UsageError(f"--lab-report-dir {directory}: cannot write in {existing}: {e.strerror}") from None
+
+
 @pytest.hookimpl(tryfirst=True)  # before junitxml's pytest_configure reads --junitxml
 def pytest_configure(config):
     if hasattr(config, "workerinput"):
         return
     directory = report_dir(config)
-    if getattr(config.option, "xmlpath", "") is None:  # junitxml is active and --junitxml was not given
-        config.option.xmlpath = str(directory / "junit.xml")
-    (directory / LAB_FILE).unlink(missing_ok=True)  # a previous run's
-    shutil.rmtree(directory / REAL_OUTPUTS, ignore_errors=True)
-    config.pluginmanager.register(_Collector(config, directory), "lab-report-collector")
+    _require_writable(directory)  # before any test runs, or a lab comes up whose report could not be written
+    config._lab_report_run = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    default_junit = getattr(config.option, "xmlpath", "") is None  # junitxml is active, --junitxml not given
+    if default_junit:
+        config.option.xmlpath = str(directory / JUNIT)  # or JUNIT_WITHOUT_LAB: the collector decides at the end
+    config.pluginmanager.register(_Collector(config, directory, default_junit), "lab-report-collector")
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node):
     """xdist controller: every worker writes remember_lab's file where the controller reads it."""
     node.workerinput["lab_report_dir"] = str(report_dir(node.config))
+    node.workerinput["lab_report_run"] = node.config._lab_report_run
 
 
 @pytest.hookimpl(trylast=True)
@@ -97,7 +130,7 @@ def remember_lab(config, state) -> Path:
 
 def remember_phases(config, stage: str, timings: dict, total: float | None) -> Path:
     """Add a stage's phase timings (the teardown's, after the lab is gone) to this run's report."""
-    path = report_dir(config) / LAB_FILE
+    path = run_records(config) / LAB_FILE
     data = json.loads(path.read_text()) if path.exists() else {}
     data.setdefault("phases", {})[stage] = timings
     if stage == "teardown":
@@ -106,7 +139,7 @@ def remember_phases(config, stage: str, timings: dict, total: float | None) -> P
 
 
 def _write_lab_file(config, data: dict) -> Path:
-    path = report_dir(config) / LAB_FILE
+    path = run_records(config) / LAB_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{LAB_FILE}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2))
@@ -156,12 +189,15 @@ def _apply(case: dict, rep) -> None:
 class _Collector:
     """Controller side: results of every test, the report at the end."""
 
-    def __init__(self, config, directory: Path):
+    def __init__(self, config, directory: Path, default_junit: bool):
         self.config = config
         self.directory = directory
+        self.records = run_records(config)
+        self.default_junit = default_junit
         self.cases: dict[str, dict] = {}
         self.collection_errors = 0
         self.started = _now()
+        self.lab_run = False
         self.written: dict[str, Path] | None = None
 
     def pytest_runtest_logreport(self, report):
@@ -190,23 +226,51 @@ class _Collector:
         if report.failed:
             self.collection_errors += 1
 
+    def _is_lab_run(self) -> bool:
+        return (self.records / LAB_FILE).exists() or any(
+            c["claim"] and c["outcome"] != "skipped" for c in self.cases.values())
+
+    def _name_junit(self) -> None:
+        """The default JUnit XML replaces the last lab run's only when this run is one."""
+        xml = self.config.stash.get(xml_key, None) if self.default_junit else None
+        if xml is not None:
+            xml.logfile = str(self.directory / (JUNIT if self.lab_run else JUNIT_WITHOUT_LAB))
+
     # Around the lab plugin's teardown, so that the report has the teardown's timings; innermost of
-    # the wrappers, so that the terminal summary (after them) can name the report.
+    # the wrappers, so that the terminal summary (after them) can name the report. Whether this is
+    # a lab run is known once every test has run, before junitxml writes its file.
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
+        self.lab_run = self._is_lab_run()
+        self._name_junit()
         try:
             return (yield)
         finally:
-            self._write(exitstatus)
+            try:
+                if self.lab_run:
+                    self._write(exitstatus)
+                    self._replace_records()
+            finally:
+                shutil.rmtree(self.records, ignore_errors=True)
 
     def _write(self, exitstatus) -> None:
         results = [dict(c, outcome=c["outcome"] or "error",
                         message=c["message"] or ("" if c["outcome"] else "the test did not finish"))
                    for _, c in sorted(self.cases.items())]
-        if not any(r["claim"] for r in results):
-            return
         run = {"schema": report.SCHEMA, "metadata": self._metadata(int(exitstatus), results), "results": results}
         self.written = report.write(run, self.directory)
+
+    def _replace_records(self) -> None:
+        """This run's lab state and real outputs replace the last lab run's; what it has none of is
+        removed, so that the folder describes one run."""
+        for name in (LAB_FILE, REAL_OUTPUTS):
+            old, new = self.directory / name, self.records / name
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink(missing_ok=True)
+            if new.exists():
+                new.replace(old)
 
     def _metadata(self, exitstatus: int, results: list[dict]) -> dict:
         meta: dict = {}
@@ -216,7 +280,7 @@ class _Collector:
         topology = getattr(self.config, "_lab_topology", None)
         if topology is not None:
             meta["nodes"] = list(topology.node_names)
-        remembered = self.directory / LAB_FILE
+        remembered = self.records / LAB_FILE
         state = settings.state_dir / "state.json" if settings is not None else None
         for source in (remembered, state):
             try:
@@ -235,5 +299,6 @@ class _Collector:
     def pytest_terminal_summary(self, terminalreporter):
         if self.written:
             terminalreporter.write_sep("-", f"claims report: {self.written['md']} (also .json, .html)")
-        else:
-            terminalreporter.write_sep("-", "claims report: not written (no test of a claim ran)")
+        elif not self.lab_run:
+            terminalreporter.write_sep("-", f"claims report: not written (no lab run: no test of a claim ran); "
+                                            f"the last lab run's records in {self.directory} are as they were")

@@ -2,7 +2,8 @@
 
 The parsers are proven on recorded real outputs (tests/unit/samples). A lab run is the best
 source of them: whenever a run reads a command's output to parse it, the first output of each
-kind is kept under <report dir>/real-outputs/<kind>/, with the command, node, time and the lab's
+kind is kept under the folder `start` names (lab.pytest_report's for the run, which becomes
+<report dir>/real-outputs/ when the run ends), with the command, node, time and the lab's
 versions in index.jsonl. Copying one into tests/unit/samples/<kind>/ (and a line into SOURCES.md)
 makes it a sample that tests/unit/test_recorded_samples.py parses.
 """

@@ -7,13 +7,18 @@ status 4), and a run that is no lab run leaves the last lab run's records as the
 case is a real nested `pytest` or `python -m lab` in a subprocess."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.unit.test_bad_input import DEEP, GOOD_RUN, _fill, lab, write
+from lab import topology
+from tests.unit.test_bad_input import DEEP, GOOD_RUN, ROOT, _fill, lab, write
 
 RESULT = GOOD_RUN["results"][0]
 
@@ -141,3 +146,140 @@ def test_escape_sequences_in_a_report_are_shown_not_sent_to_the_terminal(tmp_pat
     proc = lab(tmp_path, "report", "--merge", f"{tmp_path}/a.json")
     assert proc.returncode == 0, proc.stderr
     assert "\x1b" not in proc.stdout and "\\x1b[2Jgone" in proc.stdout and "\\x1b]0;owned\\x07current" in proc.stdout
+
+
+# -- pytest's --lab-report-dir -------------------------------------------------------------------
+
+def pytest_run(tmp: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """A real nested `python -m pytest` whose lab (LAB_ROOT) and reports are in tmp."""
+    env = {**os.environ, "LAB_ROOT": str(tmp / "root"), "LAB_TOPOLOGY": str(topology.DEFAULT_PATH),
+           "PYTHONPATH": str(ROOT)}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    (tmp / "root").mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd,
+                          capture_output=True, text=True, check=False, timeout=300, env=env)
+
+
+# name: (setup, --lab-report-dir, words)
+BAD_REPORT_DIRS = {
+    "a file": (write("reports", "not a folder"), "{tmp}/reports", "{tmp}/reports is not a directory"),
+    "under a file": (write("reports", "not a folder"), "{tmp}/reports/out", "{tmp}/reports is not a directory"),
+    "under /dev/null": (None, "/dev/null/reports", "--lab-report-dir /dev/null/reports: /dev/null is not a directory"),
+    "unwritable": (None, "{unwritable}", "cannot write in"),
+}
+
+
+@pytest.mark.parametrize("setup, directory, words", BAD_REPORT_DIRS.values(), ids=BAD_REPORT_DIRS.keys())
+def test_an_unusable_report_dir_is_a_usage_error_before_any_test(tmp_path, setup, directory, words):
+    if setup:
+        setup(tmp_path)
+    directory = _fill(directory, tmp_path)
+    proc = pytest_run(tmp_path, f"--lab-report-dir={directory}", "tests/unit/test_recorder.py")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"ERROR: {proc.stderr.strip()[7:]}"], proc.stderr
+    assert _fill(words, tmp_path) in proc.stderr and "passed" not in proc.stdout
+
+
+# -- what a run that is no lab run leaves alone ----------------------------------------------------
+
+def last_lab_run(reports: Path) -> dict[Path, bytes]:
+    """The records a lab run left in the report directory, and the lab's own state."""
+    files = {
+        "claims.json": json.dumps(GOOD_RUN), "claims.md": "# the last lab run", "claims.html": "<p>last</p>",
+        "junit.xml": "<testsuites name='last lab run'/>", "lab-state.json": '{"profile": "current"}',
+        "real-outputs/weave_status/output.txt": "Version: 2.8.1", "real-outputs/index.jsonl": "{}\n",
+        "diagnostics/test_W3/u1/SUMMARY.txt": "weave: down",
+    }
+    for name, text in files.items():
+        (reports / name).parent.mkdir(parents=True, exist_ok=True)
+        (reports / name).write_text(text)
+    return {p: p.read_bytes() for p in reports.rglob("*") if p.is_file()}
+
+
+SKIPPED_CLAIM_TEST = """
+import pytest
+
+@pytest.mark.claim("W3")
+@pytest.mark.skip(reason="not today")
+def test_W3_skipped():
+    pass
+"""
+
+# name: pytest arguments after --lab-report-dir
+NO_LAB_RUNS = {
+    "collect-only": ["--collect-only", "-q", "tests/connectivity"],
+    "unit tests only": ["tests/unit/test_recorder.py"],
+    "every claim test deselected": ["-k", "no_test_has_this_name", "tests/connectivity"],
+    "every claim test skipped": ["-p", "lab.pytest_report", "-p", "lab.pytest_plugin", "{tmp}/t/test_skipped.py"],
+}
+
+
+@pytest.mark.parametrize("args", NO_LAB_RUNS.values(), ids=NO_LAB_RUNS.keys())
+def test_a_run_without_a_lab_leaves_the_last_lab_runs_records(tmp_path, args):
+    reports = tmp_path / "reports"
+    before = last_lab_run(reports)
+    lab_state = tmp_path / "root" / ".lab" / "state.json"
+    lab_state.parent.mkdir(parents=True)
+    lab_state.write_text('{"provider": "libvirt"}')
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "test_skipped.py").write_text(textwrap.dedent(SKIPPED_CLAIM_TEST))
+    proc = pytest_run(tmp_path, f"--lab-report-dir={reports}", *(_fill(a, tmp_path) for a in args))
+    assert proc.returncode in (0, 5), proc.stdout + proc.stderr
+    after = {p: p.read_bytes() for p in reports.rglob("*") if p.is_file()}
+    assert {p: after.get(p) for p in before} == before
+    assert set(after) - set(before) == {reports / "junit-without-lab.xml"}  # this run's, beside them
+    assert lab_state.read_text() == '{"provider": "libvirt"}'
+    assert not list((tmp_path / "root" / ".lab" / "runs").iterdir())  # no empty run folder left either
+    assert "the last lab run's records in" in proc.stdout
+
+
+LAB_RUN_CONFTEST = """
+import pytest
+from lab import recorder
+from lab.node import CommandResult
+from lab.pytest_report import REAL_OUTPUTS, remember_lab, run_records
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "claim(id): the article claim a test checks")
+
+@pytest.fixture(scope="session")
+def lab(request):
+    remember_lab(request.config, {"provider": "libvirt", "profile": "debian"})
+    recorder.start(run_records(request.config) / REAL_OUTPUTS, {"weave": "2.8.1"})
+    yield "lab"
+    recorder.stop()
+"""
+
+LAB_RUN_TESTS = """
+import pytest
+from lab import recorder
+from lab.node import CommandResult
+
+@pytest.mark.claim("L1")
+@pytest.mark.parametrize("n", range(4))
+def test_L1_up(lab, n):
+    recorder.record("routes", CommandResult("u1", "ip -4 route", 0, "default via 10.0.2.2\\n", ""))
+"""
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_a_lab_run_replaces_the_last_lab_runs_records_at_its_end(tmp_path, xdist):
+    reports = tmp_path / "reports"
+    last_lab_run(reports)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "conftest.py").write_text(textwrap.dedent(LAB_RUN_CONFTEST))
+    (suite / "test_lab.py").write_text(textwrap.dedent(LAB_RUN_TESTS))
+    proc = pytest_run(tmp_path, "-p", "lab.pytest_report", f"--lab-report-dir={reports}", *xdist, str(suite),
+                      cwd=suite)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((reports / "lab-state.json").read_text()) == {"provider": "libvirt", "profile": "debian"}
+    assert report_profile(reports) == "debian"
+    assert sorted(p.name for p in (reports / "real-outputs").iterdir()) == ["index.jsonl", "routes"]
+    assert "4" in (reports / "junit.xml").read_text() and "last lab run" not in (reports / "junit.xml").read_text()
+    assert (reports / "diagnostics/test_W3/u1/SUMMARY.txt").exists()  # a failure's folder is not the run's to remove
+    assert not list(reports.glob(".run-*")) and not (reports / "junit-without-lab.xml").exists()
+
+
+def report_profile(reports: Path) -> str:
+    return json.loads((reports / "claims.json").read_text())["metadata"]["profile"]

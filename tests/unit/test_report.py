@@ -229,7 +229,7 @@ def test_no_claims_report_when_no_claim_test_ran(pytester):
     result, out = _run_fake_suite(pytester, "-k", "without_claim")
     result.assert_outcomes(passed=1)
     assert not (out / "claims.json").exists()
-    result.stdout.fnmatch_lines(["*claims report: not written (no test of a claim ran)*"])
+    result.stdout.fnmatch_lines(["*claims report: not written (no lab run: no test of a claim ran)*"])
 
 
 def test_lab_state_file_is_the_fallback_for_metadata(pytester, monkeypatch):
