@@ -9,6 +9,7 @@ from pathlib import Path
 from lab import artifacts, lifecycle, ownership, report, topology, trust
 from lab.artifacts import ArtifactError
 from lab.inputs import InputError
+from lab.printable import printable
 from lab.settings import NOMAD_ENDPOINTS, Settings
 
 
@@ -16,35 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "report":  # reports need no lab: python -m lab report --merge A.json B.json
         return report.cli(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
-    parser.add_argument("--provider", default="auto", help="virtualbox, libvirt or auto (default)")
-    parser.add_argument("--topology", type=Path, help="topology file (default lab/topology.yaml)")
-    parser.add_argument("--profile", help="version profile from lab/versions.yaml (default: $LAB_PROFILE or "
-                                          "current; `versions` shows every profile unless one is named)")
-    parser.add_argument("--nomad-endpoint", default="docker", choices=NOMAD_ENDPOINTS,
-                        help="where Nomad's docker driver connects (weave-proxy: the article's section 5.3)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("prepare", help="check inputs and prepare the host (daemons, networks, box); start no VM")
-    sub.add_parser("up", help="bring the three VMs up in parallel, with per-node progress")
-    sub.add_parser("provision", help="stage the profile again and re-run the stack provisioners (idempotent)")
-    sub.add_parser("status", help="state of every node; while another checkout's lab is up, whose it is")
-    ssh = sub.add_parser("ssh", help="open a shell on a node")
-    ssh.add_argument("node")
-    export = sub.add_parser("diagnostics", help="every node's state and logs into a folder (like kind export logs)")
-    export.add_argument("dest", type=Path, nargs="?", default=Path("reports/diagnostics/manual"))
-    sub.add_parser("down", help="destroy the VMs and every lab resource; stop daemons the lab started")
-    sub.add_parser("reap", help="remove what an interrupted run left (only the lab's own resources)")
-    fetch = sub.add_parser("fetch", help="download and verify a profile's artifacts into the cache")
-    fetch.add_argument("--component", action="append", choices=("docker", "weave", "consul", "nomad"),
-                       help="only this component (repeatable)")
-    fetch.add_argument("--from", dest="from_dir", type=Path,
-                       help="take the files from this directory (air-gapped pre-seeding) instead of downloading")
-    fetch.add_argument("--accept-unpinned", action="store_true",
-                       help="with --from: accept files nothing pins (a rebuild, a fork, a mirror's images) after "
-                            "checking what they are; recorded as supplied by the operator, unpinned")
-    sub.add_parser("versions", help="the profiles, their versions, and what the cache holds for each")
-    sub.add_parser("check", help="bring the lab up, check the article's claims, tear it down "
-                                 "(what follows `check` goes to pytest)")
+    parser = build_parser()
     # Everything after `check` is pytest's, options included (argparse's REMAINDER drops those).
     pytest_args: list[str] = []
     if "check" in argv:
@@ -79,6 +52,53 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+
+
+def _global_options(parser: argparse.ArgumentParser, after_the_command: bool = False) -> None:
+    """The options every command takes. They go before the command or after it (as the hints the
+    lab prints write them): after it, their default is SUPPRESS, so a value given before the command
+    is kept unless it is given again after."""
+    def default(value):
+        return argparse.SUPPRESS if after_the_command else value
+
+    parser.add_argument("--provider", default=default("auto"), help="virtualbox, libvirt or auto (default)")
+    parser.add_argument("--topology", type=Path, default=default(None),
+                        help="topology file (default lab/topology.yaml)")
+    parser.add_argument("--profile", default=default(None),
+                        help="version profile from lab/versions.yaml (default: $LAB_PROFILE or current; "
+                             "`versions` shows every profile unless one is named)")
+    parser.add_argument("--nomad-endpoint", default=default("docker"), choices=NOMAD_ENDPOINTS,
+                        help="where Nomad's docker driver connects (weave-proxy: the article's section 5.3)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    _global_options(parser)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("prepare", help="check inputs and prepare the host (daemons, networks, box); start no VM")
+    sub.add_parser("up", help="bring the three VMs up in parallel, with per-node progress")
+    sub.add_parser("provision", help="stage the profile again and re-run the stack provisioners (idempotent)")
+    sub.add_parser("status", help="state of every node; while another checkout's lab is up, whose it is")
+    ssh = sub.add_parser("ssh", help="open a shell on a node")
+    ssh.add_argument("node")
+    export = sub.add_parser("diagnostics", help="every node's state and logs into a folder (like kind export logs)")
+    export.add_argument("dest", type=Path, nargs="?", default=Path("reports/diagnostics/manual"))
+    sub.add_parser("down", help="destroy the VMs and every lab resource; stop daemons the lab started")
+    sub.add_parser("reap", help="remove what an interrupted run left (only the lab's own resources)")
+    fetch = sub.add_parser("fetch", help="download and verify a profile's artifacts into the cache")
+    fetch.add_argument("--component", action="append", choices=("docker", "weave", "consul", "nomad"),
+                       help="only this component (repeatable)")
+    fetch.add_argument("--from", dest="from_dir",
+                       help="take the files from this directory (air-gapped pre-seeding) instead of downloading")
+    fetch.add_argument("--accept-unpinned", action="store_true",
+                       help="with --from: accept files nothing pins (a rebuild, a fork, a mirror's images) after "
+                            "checking what they are; recorded as supplied by the operator, unpinned")
+    sub.add_parser("versions", help="the profiles, their versions, and what the cache holds for each")
+    sub.add_parser("check", help="bring the lab up, check the article's claims, tear it down "
+                                 "(what follows `check` goes to pytest)")
+    for command in sub.choices.values():
+        _global_options(command, after_the_command=True)
+    return parser
 
 
 def _prepare(lab: lifecycle.Lab, args) -> int:
@@ -168,22 +188,67 @@ def _reap(lab: lifecycle.Lab, args) -> int:
 
 
 def _fetch(settings: Settings, args) -> int:
-    """Fetch what is missing; refuse (exit 1) when a cached file fails its checksum."""
+    """Fetch what is missing; refuse (exit 1) when a file fails its checks.
+
+    Exit 3 when something asked for is still missing: the components named with --component;
+    without it, the whole profile, except with --from DIR: there, the components DIR holds a file
+    of (a folder may bring only some of them; what it lacks is named, and may come from elsewhere)."""
     profile = artifacts.profile(settings.profile)
-    if args.from_dir is not None and not args.from_dir.is_dir():
-        raise InputError(f"{args.from_dir}: not a directory (fetch --from DIR takes the files from a directory)")
+    from_dir = _from_dir(args.from_dir)
     cache = artifacts.Cache(settings.cache_dir)
-    fetcher = artifacts.Fetcher(cache, profile, from_dir=args.from_dir, accept_unpinned=args.accept_unpinned)
+    fetcher = artifacts.Fetcher(cache, profile, from_dir=from_dir, accept_unpinned=args.accept_unpinned)
     entries = fetcher.fetch(only=tuple(args.component or ()))
     for entry in entries:
         detail = entry.verified if entry.status == "ok" else entry.reason
-        print(f"{entry.status:8} {entry.artifact.label}: {detail}")
+        print(f"{entry.status:8} {entry.artifact.label}: {printable(_without(entry.artifact.label, detail))}")
     refused = [e for e in entries if e.status == "refused"]
-    missing = [e for e in entries if e.status == "missing"]
+    asked = set(args.component or ()) or _components_in(from_dir, entries) or set(profile.components)
+    missing = [e for e in entries if e.status == "missing" and e.artifact.component in asked]
+    if from_dir is not None:
+        _say_where_from(from_dir, entries, fetcher.added, asked)
     if refused:
         print(f"error: {len(refused)} file(s) refused (see above); nothing was installed from them", file=sys.stderr)
         return 1
     return 3 if missing else 0
+
+
+def _from_dir(given: str | None) -> Path | None:
+    if given is None:
+        return None
+    if not given.strip():
+        raise InputError(f"fetch --from {given!r}: names no folder: give the folder holding the files")
+    folder = Path(given)
+    if not folder.is_dir():
+        raise InputError(f"{printable(given, 80)}: not a directory (fetch --from DIR takes the files from a directory)")
+    return folder
+
+
+def _components_in(folder: Path | None, entries: list[artifacts.CacheEntry]) -> set[str]:
+    """The components the folder holds a file of (of those fetch looked at)."""
+    if folder is None:
+        return set()
+    return {e.artifact.component for e in entries if os.path.lexists(folder / e.artifact.filename)}
+
+
+def _say_where_from(folder: Path, entries: list[artifacts.CacheEntry], added: list[artifacts.Artifact],
+                    asked: set[str]) -> None:
+    """fetch --from: which files came from the folder, which the cache held already, which are still missing."""
+    taken = [e.artifact.label for e in entries if e.artifact in added]
+    held = [e.artifact.label for e in entries if e.status == "ok" and e.artifact not in added]
+    lacking = [e.artifact.label for e in entries if e.status == "missing"]
+    optional = [e.artifact.label for e in entries if e.status == "missing" and e.artifact.component not in asked]
+    print(f"from {folder}: {', '.join(taken) or 'nothing'}")
+    if held:
+        print(f"already in the cache: {', '.join(held)}")
+    if lacking:
+        print(f"still missing: {', '.join(lacking)}"
+              + (f" ({', '.join(optional)}: not asked for, as {folder} holds no file of theirs; name them with "
+                 "--component to require them)" if optional else ""))
+
+
+def _without(label: str, detail: str) -> str:
+    """A reason without the label the line already starts with."""
+    return detail.removeprefix(f"{label}: ").removeprefix(f"{label} ")
 
 
 def _versions(settings: Settings, args) -> int:
@@ -194,8 +259,8 @@ def _versions(settings: Settings, args) -> int:
     for name, profile in profiles.items():
         print(f"{name}: {profile.description}")
         for component in profile.components.values():
-            states = [_cache_state(cache.check(a)) for a in component.artifacts] or ["in the box"]
-            print(f"  {component.name:7} {component.version:8} {', '.join(states)}")
+            states = [f"{a.role} {a.filename}: {_cache_state(cache.check(a))}" for a in component.artifacts]
+            print(f"  {component.name:7} {component.version:8} {'; '.join(states) or 'in the box'}")
     return 0
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -26,9 +27,10 @@ from typing import NamedTuple
 from filelock import FileLock, Timeout
 
 from lab import supplied
-from lab.images import REF, normalise
-from lab.inputs import TOP, Fields, InputError, kind, load_yaml
-from lab.trust import FIRST_USE, LABELS, OPERATOR, OPERATOR_DIFFERS, OPERATOR_UNPINNED, VERIFIED
+from lab.images import REF, NotADockerSave, normalise, saved_tags
+from lab.inputs import TOP, Fields, InputError, kind, load_yaml, parse_json, read_text
+from lab.printable import printable
+from lab.trust import FIRST_USE, LABELS, OPERATOR, OPERATOR_DIFFERS, OPERATOR_UNPINNED, VERIFIED, known
 
 MANIFEST = Path(__file__).with_name("versions.yaml")
 COMPONENTS = ("docker", "weave", "consul", "nomad")
@@ -277,6 +279,10 @@ def sha256_of(path: Path) -> str:
 
 # How long a writer waits for another one to finish with the cache's index.
 LOCK_TIMEOUT = 600
+# The environment variable naming the cache's folder (lab.settings.Settings.cache_dir).
+CACHE_VARIABLE = "LAB_CACHE_DIR"
+# Next to a file Cache.add is moving in, until its index entry is written: the file is the lab's own.
+ADDING = ".adding"
 
 
 class CacheError(InputError, ArtifactError):
@@ -304,6 +310,10 @@ class Cache:
     entry that describes a file that is not there, or not that one."""
 
     def __init__(self, root: Path):
+        if not root.is_absolute():  # each command would find another cache, by the folder it runs in
+            raise CacheError(f"{CACHE_VARIABLE}={printable(str(root), 80)}: the artifact cache must be an absolute "
+                             f"path (a relative one depends on the folder a command runs in): set {CACHE_VARIABLE} "
+                             "to one")
         self.root = root / "artifacts"
         self.index_path = self.root / "index.json"
         self.lock_path = self.root / "index.json.lock"
@@ -315,15 +325,17 @@ class Cache:
         return str(self.path(artifact).relative_to(self.root))
 
     def check(self, artifact: Artifact, hint: str = "") -> CacheEntry:
+        """What the cache offers for the artifact; `hint` says how to get it where it is missing."""
         recorded = self._index().get(self._key(artifact), {})
         path = self.path(artifact)
         if not path.is_file():
             if path.exists():
                 return CacheEntry(artifact, "refused", f"{path} is not a file: refusing it", path)
-            how = hint or f"python -m lab fetch --component {artifact.component} on a machine that can download it"
+            how = hint or (f"python -m lab fetch --component {artifact.component} (with the --profile it is for) "
+                           "on a machine that can download it")
             return CacheEntry(artifact, "missing", f"{artifact.label} is not in the cache {self.root}: {how}")
         actual = sha256_of(path)
-        trust = recorded.get("trust", "")
+        trust = known(recorded.get("trust", ""))
         if trust in OPERATOR:  # the operator's file is held to what was recorded, pinned or not
             expected, origin = recorded["sha256"], "recorded when the operator supplied it"
             trust = _operator_trust(artifact, expected, path.stat().st_size)
@@ -337,8 +349,28 @@ class Cache:
         if actual != expected:
             return CacheEntry(artifact, "refused", f"{path} has sha256 {actual}, expected {expected} ({origin}): "
                                                    "refusing it; delete the file and fetch again", path)
-        verified = recorded.get("verified") or "sha256 pinned in lab/versions.yaml"
+        other_images = self._other_images(artifact, path)
+        if other_images:
+            return CacheEntry(artifact, "refused", other_images, path)
+        verified = printable(recorded.get("verified") or "sha256 pinned in lab/versions.yaml")
         return CacheEntry(artifact, "ok", path=path, verified=verified, trust=trust)
+
+    @staticmethod
+    def _other_images(artifact: Artifact, path: Path) -> str:
+        """Why an images tar is not this profile's ("" when it is). The cache keeps one per weave
+        version, and profiles may name other images for it (a mirror's): the tar must hold these."""
+        if artifact.role != "images":
+            return ""
+        try:
+            held = {normalise(tag) for tag in saved_tags(path)}
+        except NotADockerSave as e:
+            return f"{path} is not a `docker save` archive ({e}): refusing it"
+        wanted = {normalise(ref) for ref in artifact.refs}
+        if held == wanted:
+            return ""
+        return (f"{path} holds the images {', '.join(printable(tag, 80) for tag in sorted(held))}, not this profile's "
+                f"{', '.join(sorted(wanted))} (another profile's tar): refusing it; give this profile a cache of its "
+                f"own ({CACHE_VARIABLE}), or delete the file and fetch again")
 
     def add(self, artifact: Artifact, source_file: Path, verified: str, trust: str = VERIFIED) -> CacheEntry:
         """Move a verified file into the cache. Only an operator's file may differ from a pin."""
@@ -358,22 +390,32 @@ class Cache:
             self._mkdir(target.parent)
             staged = target.with_name(f".{target.name}.{os.getpid()}.partial")
             shutil.move(str(source_file), staged)
+            adding = _adding(target)
+            adding.touch()
             os.replace(staged, target)
             index[key] = {"sha256": actual, "verified": verified, "trust": trust, "source": artifact.source,
                           "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             self._write_index(index)
+            adding.unlink()
         return self.check(artifact)
 
-    def remove_orphans(self, artifacts: list[Artifact]) -> list[Path]:
+    def remove_orphans(self, artifacts: list[Artifact]) -> list[Tidied]:
         """Remove what an interrupted add left: a partial copy, or one of these artifacts' files
-        that no index entry and no pin vouches for. Returns what went."""
+        that no index entry and no pin vouches for, with the mark add leaves until its entry is
+        written. Such a file without the mark was put there by someone else (by hand): it is
+        moved aside, never deleted. Returns what went where."""
         if not self._orphans(artifacts):
             return []
         with self._locked():  # no add is half done while the lock is held
-            orphans = self._orphans(artifacts)
-            for path in orphans:
-                path.unlink(missing_ok=True)
-        return orphans
+            tidied = []
+            for path in self._orphans(artifacts):
+                if path.name.endswith(".partial") or _adding(path).exists():
+                    path.unlink(missing_ok=True)
+                    _adding(path).unlink(missing_ok=True)
+                    tidied.append(Tidied(path))
+                else:
+                    tidied.append(Tidied(path, _move_aside(path)))
+        return tidied
 
     def _orphans(self, artifacts: list[Artifact]) -> list[Path]:
         if not self.root.is_dir():
@@ -387,36 +429,39 @@ class Cache:
     # -- the index, and the folders ---------------------------------------------------------
     def _index(self) -> dict[str, dict]:
         try:
-            text = self.index_path.read_text(encoding="utf-8")
+            self.index_path.stat()
         except FileNotFoundError:
             return {}
         except NotADirectoryError:
             raise self._blocked(self.index_path) from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise CacheError(f"{self.index_path}: cannot read the artifact cache's index: "
-                             f"{getattr(e, 'strerror', None) or e}") from None
+        except OSError:
+            pass  # read_text says what is wrong with it
         damaged = "the cache's index is damaged: delete it, and fetch again what the cache holds"
+        text = read_text(self.index_path, "the artifact cache's index", CacheError)
         try:
-            index = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise CacheError(f"{self.index_path}: not JSON ({e.msg}, line {e.lineno}): {damaged}") from None
+            index = parse_json(text, self.index_path, CacheError)
+        except CacheError as e:
+            raise CacheError(f"{e}: {damaged}") from None
         if not isinstance(index, dict):
             raise CacheError(f"{self.index_path}: {TOP}: must be a mapping of cached files, got {kind(index)}: "
                              f"{damaged}")
         for key, entry in index.items():
             if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
                     and _SHA256.fullmatch(entry["sha256"])):
-                raise CacheError(f"{self.index_path}: {key}: must be a mapping with the file's sha256, "
-                                 f"got {kind(entry)}: {damaged}")
+                raise CacheError(f"{self.index_path}: {printable(key, 80)}: must be a mapping with the file's "
+                                 f"sha256, got {printable(kind(entry), 80)}: {damaged}")
             for field_name in ("verified", "trust"):
                 if not isinstance(entry.get(field_name, ""), str):
-                    raise CacheError(f"{self.index_path}: {key}.{field_name}: must be a string, "
-                                     f"got {kind(entry[field_name])}: {damaged}")
+                    raise CacheError(f"{self.index_path}: {printable(key, 80)}.{field_name}: must be a string, "
+                                     f"got {printable(kind(entry[field_name]), 80)}: {damaged}")
         return index
 
     def _write_index(self, index: dict) -> None:
         """Replace the index in one step: a reader sees the old one or the new one, never half."""
-        fd, tmp = tempfile.mkstemp(prefix=".index.json.", suffix=".tmp", dir=self.root)
+        # Created with the mode the umask leaves (0644 under the usual 022), as every file of a shared
+        # cache is: mkstemp's 0600 would keep the other users of the machine from reading it.
+        tmp = self.root / f".index.json.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 json.dump(index, out, indent=2, sort_keys=True)
@@ -424,7 +469,7 @@ class Cache:
                 os.fsync(out.fileno())
             os.replace(tmp, self.index_path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
 
     @contextlib.contextmanager
@@ -449,13 +494,35 @@ class Cache:
         except NotADirectoryError:
             raise self._blocked(folder) from None
         except OSError as e:
-            raise CacheError(f"{e.filename or folder}: cannot write the artifact cache there: {e.strerror}") from None
+            raise CacheError(f"{e.filename or folder}: cannot write the artifact cache there: {e.strerror} "
+                             f"({CACHE_VARIABLE} names another folder)") from None
 
     def _blocked(self, path: Path) -> CacheError:
         """A file stands where one of the folders above `path` belongs."""
         blocker = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), path)
         return CacheError(f"{blocker}: is a file, so the artifact cache {self.root} cannot be there "
-                          "(set LAB_CACHE_DIR to a directory)")
+                          f"(set {CACHE_VARIABLE} to a directory)")
+
+
+class Tidied(NamedTuple):
+    """A file Fetcher found in the cache and nothing vouched for: removed, or moved aside to `aside`."""
+
+    path: Path
+    aside: Path | None = None
+
+
+def _adding(path: Path) -> Path:
+    return path.with_name(f".{path.name}{ADDING}")
+
+
+def _move_aside(path: Path) -> Path:
+    """A new name next to it that no artifact has, so that the cache's place is free and nothing lost."""
+    for n in range(1000):
+        aside = path.with_name(f"{path.name}.placed-by-hand{f'.{n}' if n else ''}")
+        if not aside.exists():
+            os.rename(path, aside)
+            return aside
+    raise CacheError(f"{path}: nothing vouches for it and there is no free name to move it aside to: move it away")
 
 
 def _operator_trust(artifact: Artifact, sha256: str, size: int) -> str:
@@ -513,6 +580,7 @@ class Fetcher:
         self.say = say
         self.from_dir = from_dir
         self.accept_unpinned = accept_unpinned
+        self.added: list[Artifact] = []  # what this fetch put in the cache
 
     def fetch(self, only: tuple[str, ...] = (), sources: tuple[str, ...] = SOURCES) -> list[CacheEntry]:
         """Fetch what is missing; refuse what is corrupt. Returns the state of every artifact.
@@ -520,16 +588,23 @@ class Fetcher:
         A problem with the cache itself or with a path given is raised (an InputError); an
         artifact that cannot be had is reported missing, a file that is not what it claims refused."""
         wanted = self.profile.artifacts(only)
-        for orphan in self.cache.remove_orphans(wanted):
-            self.say(f"removed {orphan}: no index entry or pin vouched for it (an interrupted fetch left it)")
+        for tidied in self.cache.remove_orphans(wanted):
+            if tidied.aside is None:
+                self.say(f"removed {tidied.path}: no index entry or pin vouched for it (an interrupted fetch left it)")
+            else:
+                self.say(f"moved {tidied.path} aside to {tidied.aside.name}: no index entry or pin vouches for it and "
+                         "fetch did not put it there (placed by hand?); to take it in, put it in a folder and run "
+                         "`fetch --from` that folder")
         results = []
         for artifact in wanted:
-            entry = self.cache.check(artifact)
+            hint = f"python -m lab fetch --profile {self.profile.name} --component {artifact.component}"
+            entry = self.cache.check(artifact, hint=f"{hint} on a machine that can download it")
             if entry.status == "missing" and artifact.source in sources:
                 with tempfile.TemporaryDirectory(prefix="nwl-fetch-") as tmp:
                     try:
                         got = self._get(artifact, Path(tmp))
                         entry = self.cache.add(artifact, got.file, got.verified, got.trust)
+                        self.added.append(artifact)
                         self.say(f"fetched {artifact.label}: {got.verified}")
                     except InputError:
                         raise
@@ -543,12 +618,31 @@ class Fetcher:
     def _get(self, artifact: Artifact, tmp: Path) -> Obtained:
         if self.from_dir is not None:
             copy = self._copy_offered(artifact, tmp)
-            return self._from_operator(artifact, copy) if self.accept_unpinned else self._from_dir(artifact, copy)
+            if self.accept_unpinned:
+                return self._from_operator(artifact, copy)
+            got = self._from_dir(artifact, copy)
+            self._what_it_is(artifact, copy)  # a pin vouches for the file; provisioning must also take it
+            return got
         return {"hashicorp": self._hashicorp, "url": self._url, "images": self._images,
                 "debian": self._debian}[artifact.source](artifact, tmp)
 
+    def _offered(self, name: str) -> Path:
+        """DIR/name; a link from there to a file outside DIR is refused (DIR is what the operator vouches for)."""
+        offered = self.from_dir / name
+        real, folder = offered.resolve(), self.from_dir.resolve()
+        if offered.is_symlink() and not real.is_relative_to(folder):
+            raise SuppliedFileError(f"{offered}: a link to {printable(str(real))}, outside {self.from_dir}: "
+                                    "put the file itself in the folder")
+        return offered
+
+    def _what_it_is(self, artifact: Artifact, copy: Path) -> str:
+        try:
+            return supplied.describe(artifact, copy)
+        except supplied.NotWhatItClaims as e:
+            raise Refused(f"refusing {self.from_dir / artifact.filename}: {e}") from None
+
     def _copy_offered(self, artifact: Artifact, tmp: Path) -> Path:
-        offered = self.from_dir / artifact.filename
+        offered = self._offered(artifact.filename)
         if not offered.exists():
             raise ArtifactError(f"{artifact.label}: not in {self.from_dir}")
         if not offered.is_file():
@@ -590,9 +684,9 @@ class Fetcher:
         if artifact.source != "hashicorp":
             return [], None
         folder = self.from_dir
-        sums = folder / self._sums_name(artifact)
-        signature = folder / self._signature_name(artifact)
-        key = next((folder / name for name in HASHICORP_KEY_FILES if (folder / name).is_file()), None)
+        sums = self._offered(self._sums_name(artifact))
+        signature = self._offered(self._signature_name(artifact))
+        key = next((self._offered(name) for name in HASHICORP_KEY_FILES if (folder / name).is_file()), None)
         lacking = [path.name for path in (sums, signature) if not path.is_file()]
         if key is None:
             lacking.append(f"HashiCorp's public key ({' or '.join(HASHICORP_KEY_FILES)})")
@@ -602,11 +696,7 @@ class Fetcher:
         """--accept-unpinned: a file nothing vouches for (a rebuild, a fork, a mirror's images) is
         taken if it is what it claims to be, and recorded as the operator's. Where a pin or
         HashiCorp's signed sums do vouch for it, it is verified as usual."""
-        offered = self.from_dir / artifact.filename
-        try:
-            found = supplied.describe(artifact, copy)
-        except supplied.NotWhatItClaims as e:
-            raise Refused(f"refusing {offered}: {e}") from None
+        found = self._what_it_is(artifact, copy)
         origin = f"copied from {self.from_dir}: {found}"
         actual = sha256_of(copy)
         if artifact.sha256 == actual:
@@ -646,7 +736,8 @@ class Fetcher:
     def _verify_hashicorp(self, artifact: Artifact, file: Path, sums: Path, signature: Path, key: Path) -> str:
         """file against the sums, the sums' signature against the key; the key must be the pinned one."""
         fingerprint = verify_signature(sums, signature, key, self.profile.signing_key["fingerprint"])
-        listed = {line.split()[1]: line.split()[0] for line in sums.read_text().splitlines() if len(line.split()) == 2}
+        lines = read_text(sums, "the release's sums", Refused).splitlines()
+        listed = {line.split()[1]: line.split()[0] for line in lines if len(line.split()) == 2}
         actual = sha256_of(file)
         if listed.get(artifact.filename) != actual:
             raise ArtifactError(f"{artifact.label}: sha256 {actual} is not what the signed {sums.name} lists "

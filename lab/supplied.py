@@ -1,16 +1,23 @@
-"""What a file handed in with `fetch --from DIR --accept-unpinned` must be, by its role.
+"""What a file handed in with `fetch --from DIR` must be, by its role, pinned or not.
 
-Nothing pins such a file, so it must at least be what its name claims: the weave script a
-script, the images tar a `docker save` of exactly the profile's images, a HashiCorp zip a zip
-holding the binary, a Debian package an ar archive starting with debian-binary.
+A pin says the file is the one expected; with --accept-unpinned nothing does, so it must at
+least be what its name claims. Either way it must be something provisioning can install, checked
+before the cache takes it: the weave script a script naming its release (SCRIPT_VERSION), the
+images tar a `docker save` of exactly the profile's images, a HashiCorp zip a zip holding the
+binary as provisioning extracts it, a Debian package an ar archive starting with debian-binary.
 """
 from __future__ import annotations
 
+import re
+import stat
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab import images
+from lab.inputs import MAX_INPUT_BYTES
+from lab.printable import printable
 
 if TYPE_CHECKING:
     from lab.artifacts import Artifact
@@ -30,11 +37,24 @@ def _head(path: Path, size: int) -> bytes:
         return f.read(size)
 
 
+# Weave's script names its release on a line of its own; a build from a tag writes the tag there.
+_SCRIPT_VERSION = re.compile(rb'^SCRIPT_VERSION="([^"\n]*)"', re.MULTILINE)
+
+
 def _script(artifact: Artifact, path: Path) -> str:
-    first = _head(path, 256).split(b"\n", 1)[0]
+    text = _head(path, MAX_INPUT_BYTES)
+    first = text.split(b"\n", 1)[0]
     if not first.startswith(b"#!"):
         raise NotWhatItClaims("not a script (its first line is no #! line)")
-    return f"a script ({first.decode(errors='replace')})"
+    named = _SCRIPT_VERSION.search(text)
+    if named is None:
+        raise NotWhatItClaims(f'a script without SCRIPT_VERSION="{artifact.version}" (weave\'s script names its '
+                              "release so): not weave's script")
+    version = named.group(1).decode(errors="replace")
+    if version != artifact.version:
+        raise NotWhatItClaims(f'its SCRIPT_VERSION is "{printable(version, 80)}": the script of another weave '
+                              f"than {artifact.version}")
+    return f"a script ({printable(first.decode(errors='replace'), 80)}, SCRIPT_VERSION=\"{version}\")"
 
 
 def _images(artifact: Artifact, path: Path) -> str:
@@ -45,8 +65,8 @@ def _images(artifact: Artifact, path: Path) -> str:
     wanted = {images.normalise(ref) for ref in artifact.refs}
     missing, unexpected = sorted(wanted - found), sorted(found - wanted)
     if missing or unexpected:
-        problems = [f"{what} {', '.join(refs)}" for what, refs in (("missing", missing), ("unexpected", unexpected))
-                    if refs]
+        problems = [f"{what} {', '.join(printable(ref, 80) for ref in refs)}"
+                    for what, refs in (("missing", missing), ("unexpected", unexpected)) if refs]
         raise NotWhatItClaims(f"not the profile's images: {'; '.join(problems)}")
     held = f"a docker save holding {', '.join(sorted(wanted))}"
     by_digest = [images.name_tag(ref) for ref in artifact.refs if "@" in ref]
@@ -56,20 +76,50 @@ def _images(artifact: Artifact, path: Path) -> str:
     return held
 
 
+# What provisioning's binary_from (provision/stack/lib.sh) can extract: Python's zipfile methods.
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
 def _zip(artifact: Artifact, path: Path) -> str:
+    """HashiCorp's zip: the binary a regular, executable ELF file whose CRC is right, as provisioning
+    would refuse it otherwise (after the cache took it, on every node)."""
     member = artifact.component
     if not zipfile.is_zipfile(path):
         raise NotWhatItClaims("not a zip archive")
     try:
         with zipfile.ZipFile(path) as archive:
             info = archive.getinfo(member)
+            _binary_member(info)
+            with archive.open(info) as binary:
+                magic = binary.read(4)
+                while binary.read(1 << 20):  # to the end: zipfile checks the CRC there
+                    pass
     except KeyError:
         raise NotWhatItClaims(f"a zip without the {member} binary") from None
-    except (zipfile.BadZipFile, OSError) as e:
-        raise NotWhatItClaims(f"an unreadable zip ({e})") from None
-    if info.is_dir() or info.file_size == 0:
-        raise NotWhatItClaims(f"a zip whose {member} is not a program")
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error) as e:
+        raise NotWhatItClaims(f"an unreadable zip ({printable(str(e), 80)})") from None
+    if magic != b"\x7fELF":
+        raise NotWhatItClaims(f"a zip whose {member} is not a Linux program (no ELF header)")
     return f"a zip holding {member} ({info.file_size} bytes)"
+
+
+def _binary_member(info: zipfile.ZipInfo) -> None:
+    name, mode = info.filename, info.external_attr >> 16
+    if info.is_dir() or info.file_size == 0:
+        raise NotWhatItClaims(f"a zip whose {name} is not a program")
+    if stat.S_ISLNK(mode):
+        raise NotWhatItClaims(f"a zip whose {name} is a symbolic link, not the program")
+    if not stat.S_ISREG(mode):
+        raise NotWhatItClaims(f"a zip whose {name} is not recorded as a regular file (mode {mode:06o}; HashiCorp's "
+                              "zips store 0100755)")
+    if mode & 0o111 != 0o111:
+        raise NotWhatItClaims(f"a zip whose {name} has mode {mode & 0o7777:04o}, not executable (HashiCorp's zips "
+                              "store 0755)")
+    if info.flag_bits & 0x1:
+        raise NotWhatItClaims(f"a zip whose {name} is encrypted")
+    if info.compress_type not in _ZIP_METHODS:
+        raise NotWhatItClaims(f"a zip whose {name} is compressed with method {info.compress_type}, "
+                              "which provisioning cannot extract")
 
 
 def _deb(artifact: Artifact, path: Path) -> str:

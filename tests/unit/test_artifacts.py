@@ -10,9 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import threading
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ import yaml
 
 from lab import artifacts, report, stage, topology
 from lab.artifacts import Artifact, ArtifactError, Cache, Fetcher
+from tests.unit.archives import docker_save, hashicorp_zip, weave_script
 
 ROOT = Path(__file__).parents[2]
 
@@ -335,7 +334,9 @@ def test_orphans_are_only_files_nothing_vouches_for(tmp_path):
         cache.path(artifact).write_text(content)
     partial = cache.path(recorded).with_name(".weave-9.9.8.4242.partial")
     partial.write_text("half a copy")
-    assert cache.remove_orphans([unpinned, recorded, by_pin]) == [partial, cache.path(unpinned)]
+    aside = cache.path(unpinned).with_name("weave-9.9.9.placed-by-hand")
+    assert cache.remove_orphans([unpinned, recorded, by_pin]) == [(partial, None), (cache.path(unpinned), aside)]
+    assert aside.read_text() == "#!/bin/sh\n"  # no mark of an add: someone else's file, moved aside, not deleted
     assert [cache.check(a).status for a in (recorded, by_pin)] == ["ok", "ok"]
     assert cache.path(other_profile).exists()  # not among the artifacts asked about: left alone
 
@@ -377,6 +378,14 @@ def release_server(tmp_path):
     server.shutdown()
 
 
+def zip_of(program: bytes) -> bytes:
+    """A HashiCorp zip holding a nomad binary of this content (after an ELF header)."""
+    return hashicorp_zip(io.BytesIO(), "nomad", b"\x7fELF " + program).getvalue()
+
+
+NOMAD_999 = zip_of(b"nomad 9.9.9")
+
+
 def publish(root: Path, gpg_env, signer_fpr, zip_bytes: bytes, listed_bytes: bytes | None = None):
     folder = root / "nomad" / "9.9.9"
     folder.mkdir(parents=True, exist_ok=True)
@@ -409,18 +418,18 @@ def test_hashicorp_download_verified_by_signed_sums(tmp_path, monkeypatch, gpg_k
     gpg_env, keys = gpg_keys
     root, url = release_server
     (root / "key.asc").write_bytes(keys["pinned"][1])
-    publish(root, gpg_env, keys["pinned"][0], b"PK nomad 9.9.9")
+    publish(root, gpg_env, keys["pinned"][0], NOMAD_999)
     entry = fetch_nomad(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0]))
     assert entry.status == "ok", entry.reason
     assert entry.verified == f"sha256 listed in nomad_9.9.9_SHA256SUMS, signed by {keys['pinned'][0]}"
-    assert entry.path.read_bytes() == b"PK nomad 9.9.9"
+    assert entry.path.read_bytes() == NOMAD_999
 
 
 def test_hashicorp_zip_not_matching_the_signed_sums_is_refused(tmp_path, monkeypatch, gpg_keys, release_server):
     gpg_env, keys = gpg_keys
     root, url = release_server
     (root / "key.asc").write_bytes(keys["pinned"][1])
-    publish(root, gpg_env, keys["pinned"][0], b"PK swapped zip", listed_bytes=b"PK nomad 9.9.9")
+    publish(root, gpg_env, keys["pinned"][0], zip_of(b"swapped"), listed_bytes=NOMAD_999)
     entry = fetch_nomad(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0]))
     assert entry.status == "missing"
     assert "is not what the signed nomad_9.9.9_SHA256SUMS lists" in entry.reason
@@ -431,7 +440,7 @@ def test_hashicorp_sums_signed_by_another_key_are_refused(tmp_path, monkeypatch,
     gpg_env, keys = gpg_keys
     root, url = release_server
     (root / "key.asc").write_bytes(keys["impostor"][1])  # the server hands out the impostor's key
-    publish(root, gpg_env, keys["impostor"][0], b"PK nomad 9.9.9")
+    publish(root, gpg_env, keys["impostor"][0], NOMAD_999)
     entry = fetch_nomad(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0]))
     assert entry.status == "missing"
     assert f"is not the pinned one {keys['pinned'][0]}" in entry.reason
@@ -441,8 +450,8 @@ def test_hashicorp_download_must_also_match_a_pinned_sha256(tmp_path, monkeypatc
     gpg_env, keys = gpg_keys
     root, url = release_server
     (root / "key.asc").write_bytes(keys["pinned"][1])
-    publish(root, gpg_env, keys["pinned"][0], b"PK nomad 9.9.9, rebuilt")
-    pin = hashlib.sha256(b"PK nomad 9.9.9").hexdigest()
+    publish(root, gpg_env, keys["pinned"][0], zip_of(b"nomad 9.9.9, rebuilt"))
+    pin = hashlib.sha256(NOMAD_999).hexdigest()
     profile = nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0], sha256=pin)
     entry = fetch_nomad(tmp_path, profile)
     assert entry.status == "missing" and "pinned in lab/versions.yaml); not cached" in entry.reason
@@ -451,15 +460,15 @@ def test_hashicorp_download_must_also_match_a_pinned_sha256(tmp_path, monkeypatc
 def test_preseeding_from_a_directory_checks_the_pin(tmp_path, monkeypatch, gpg_keys, release_server):
     gpg_env, keys = gpg_keys
     root, url = release_server
-    publish(root, gpg_env, keys["pinned"][0], b"PK nomad 9.9.9")
-    good = hashlib.sha256(b"PK nomad 9.9.9").hexdigest()
+    publish(root, gpg_env, keys["pinned"][0], NOMAD_999)
+    good = hashlib.sha256(NOMAD_999).hexdigest()
     profile = nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0], sha256=good)
     offered = tmp_path / "usb-stick"
     offered.mkdir()
-    (offered / "nomad_9.9.9_linux_amd64.zip").write_bytes(b"PK nomad 9.9.9")
+    (offered / "nomad_9.9.9_linux_amd64.zip").write_bytes(NOMAD_999)
     entry = Fetcher(Cache(tmp_path / "cache"), profile, say=lambda m: None, from_dir=offered).fetch(only=("nomad",))[0]
     assert entry.status == "ok" and "copied from" in entry.verified
-    (offered / "nomad_9.9.9_linux_amd64.zip").write_bytes(b"PK tampered")
+    (offered / "nomad_9.9.9_linux_amd64.zip").write_bytes(zip_of(b"tampered"))
     other = Fetcher(Cache(tmp_path / "cache2"), profile, say=lambda m: None, from_dir=offered).fetch(only=("nomad",))[0]
     assert other.status == "missing" and "not cached" in other.reason
 
@@ -471,7 +480,7 @@ def usb_stick(tmp_path, monkeypatch, gpg_keys, release_server):
     gpg_env, keys = gpg_keys
     root, url = release_server
     (root / "key.asc").write_bytes(keys["pinned"][1])  # served, but pre-seeding must not fetch it
-    publish(root, gpg_env, keys["pinned"][0], b"PK nomad 9.9.9")
+    publish(root, gpg_env, keys["pinned"][0], NOMAD_999)
     offered = tmp_path / "usb-stick"
     shutil.copytree(root / "nomad" / "9.9.9", offered)
 
@@ -499,7 +508,7 @@ def test_preseeding_refuses_sums_signed_by_another_key_even_with_a_pin(tmp_path,
     gpg_env, _ = gpg_keys
     offered, url, keys = usb_stick
     (offered / "hashicorp.asc").write_bytes(keys["impostor"][1])
-    pin = hashlib.sha256(b"PK nomad 9.9.9").hexdigest()
+    pin = hashlib.sha256(NOMAD_999).hexdigest()
     entry = preseed(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0], sha256=pin), offered)
     assert entry.status == "missing" and f"is not the pinned one {keys['pinned'][0]}" in entry.reason
     (offered / "hashicorp.asc").write_bytes(keys["pinned"][1])  # the right key, but the sums re-signed by another
@@ -514,7 +523,7 @@ def test_preseeding_refuses_sums_signed_by_another_key_even_with_a_pin(tmp_path,
 
 def test_preseeding_without_the_key_accepts_a_pinned_zip_on_its_pin(tmp_path, monkeypatch, usb_stick):
     offered, url, keys = usb_stick
-    pin = hashlib.sha256(b"PK nomad 9.9.9").hexdigest()
+    pin = hashlib.sha256(NOMAD_999).hexdigest()
     entry = preseed(tmp_path, nomad_profile(tmp_path, monkeypatch, url, keys["pinned"][0], sha256=pin), offered)
     assert entry.status == "ok", entry.reason
     assert entry.verified.startswith(f"sha256 pinned in lab/versions.yaml (copied from {offered}")
@@ -576,37 +585,13 @@ def test_stage_installs_nothing_from_a_tampered_file(tampered_consul_cache, tmp_
 CURRENT_REFS = ["weaveworks/weave:2.8.1", "weaveworks/weaveexec:2.8.1", "weaveworks/weavedb:latest"]
 
 
-def docker_save(path: Path, tags: list[str]) -> Path:
-    """A tar laid out as `docker save` writes it: manifest.json, one config and one layer per image."""
-    with tarfile.open(path, "w") as tar:
-        def add(name: str, data: bytes) -> None:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        manifest = []
-        for i, tag in enumerate(tags):
-            add(f"{i:064x}.json", b"{}")
-            add(f"layer{i}/layer.tar", b"")
-            manifest.append({"Config": f"{i:064x}.json", "RepoTags": [tag], "Layers": [f"layer{i}/layer.tar"]})
-        add("manifest.json", json.dumps(manifest).encode())
-    return path
-
-
-def hashicorp_zip(path: Path, member: str, content: bytes = b"\x7fELF a rebuilt binary") -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        info = zipfile.ZipInfo(member)
-        info.external_attr = 0o100755 << 16  # as HashiCorp's zips store it
-        archive.writestr(info, content)
-    return path
-
-
 @pytest.fixture
 def stick(tmp_path) -> Path:
     """A folder of the operator's files for the current profile: a weave rebuild, its images (one
     of them tagged as a mirror's `docker save` writes it), and a Nomad 1.11.3 rebuild."""
     folder = tmp_path / "stick"
     folder.mkdir()
-    (folder / "weave-2.8.1").write_text("#!/bin/sh\n# weave 2.8.1, rebuilt\n")
+    (folder / "weave-2.8.1").write_text(weave_script("2.8.1"))
     docker_save(folder / "weave-images-2.8.1.tar", ["docker.io/weaveworks/weave:2.8.1", *CURRENT_REFS[1:]])
     hashicorp_zip(folder / "nomad_1.11.3_linux_amd64.zip", "nomad")
     return folder
@@ -635,8 +620,8 @@ def test_accept_unpinned_takes_the_operators_build_and_says_so(tmp_path, stick):
     assert {key: entry["trust"] for key, entry in index.items()} == {
         "weave/2.8.1/weave-2.8.1": "operator-unpinned", "weave/2.8.1/weave-images-2.8.1.tar": "operator-unpinned"}
     shown = lab_fetch(tmp_path, "versions").stdout
-    assert "  weave   2.8.1    ok, supplied by the operator, unpinned (operator-unpinned), ok, supplied by the " \
-           "operator, unpinned (operator-unpinned)" in shown
+    assert "  weave   2.8.1    script weave-2.8.1: ok, supplied by the operator, unpinned (operator-unpinned); " \
+           "images weave-images-2.8.1.tar: ok, supplied by the operator, unpinned (operator-unpinned)" in shown
     assert shown.splitlines()[0].startswith("current:")
 
 
@@ -714,7 +699,7 @@ def test_pinned_digests_are_named_as_not_checked(tmp_path):
     folder = tmp_path / "stick"
     folder.mkdir()
     docker_save(folder / "weave-images-2.5.1.tar", refs)
-    (folder / "weave-2.5.1").write_text("#!/bin/sh\n# weave 2.5.1\n")
+    (folder / "weave-2.5.1").write_text(weave_script("2.5.1"))
     entries = Fetcher(Cache(tmp_path / "cache"), artifacts.profile("article"), say=lambda m: None, from_dir=folder,
                       accept_unpinned=True).fetch(only=("weave",))
     script, images = entries

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ import yaml
 
 from lab import artifacts, lifecycle, topology
 from lab.settings import Settings
+from tests.unit.archives import hashicorp_zip
 
 ROOT = Path(__file__).parents[2]
 MANIFEST = yaml.safe_load(artifacts.MANIFEST.read_text())
@@ -83,7 +85,7 @@ def cached_consul(index: object) -> Callable[[Path], None]:
 
 def pinned_nomad_on_a_stick(tmp: Path) -> None:
     """--from stick/: a nomad zip that a copy of versions.yaml pins (so fetch would cache it)."""
-    zip_bytes = b"PK a stand-in for nomad 1.11.3"
+    zip_bytes = hashicorp_zip(io.BytesIO(), "nomad", b"\x7fELF a stand-in for nomad 1.11.3").getvalue()
     (tmp / "stick").mkdir()
     (tmp / "stick" / "nomad_1.11.3_linux_amd64.zip").write_bytes(zip_bytes)
     versions(lambda r: r["profiles"]["current"]["nomad"].update(sha256=hashlib.sha256(zip_bytes).hexdigest()))(tmp)
@@ -148,7 +150,7 @@ BAD = {
                                       "unknown profile 'debian\\n'"),
     # the artifact cache
     "index.json garbage": (cached_consul("{not json"), {}, ["--profile", "debian", "versions"],
-                           "index.json: not JSON (Expecting property name enclosed in double quotes, line 1): "
+                           "index.json line 1: not valid JSON (Expecting property name enclosed in double quotes): "
                            "the cache's index is damaged"),
     "index.json a list": (cached_consul([1, 2]), {}, ["--profile", "debian", "fetch"],
                           "index.json: the file: must be a mapping of cached files, got a list"),
@@ -158,7 +160,7 @@ BAD = {
     "index.json an entry a string": (cached_consul({CONSUL: "e4e8"}), {}, ["--profile", "debian", "versions"],
                                      f"index.json: {CONSUL}: must be a mapping with the file's sha256, got the string"),
     "index.json a folder": (folder("cache/artifacts/index.json"), {}, ["versions"],
-                            "index.json: cannot read the artifact cache's index: Is a directory"),
+                            "cannot read the artifact cache's index {tmp}/cache/artifacts/index.json: Is a directory"),
     "the cache a file (versions)": (write("cache", "x"), {}, ["versions"],
                                     "{tmp}/cache: is a file, so the artifact cache {tmp}/cache/artifacts cannot be"),
     "the cache a file (fetch)": (write("cache", "x"), {}, ["--profile", "debian", "fetch", "--component", "consul"],

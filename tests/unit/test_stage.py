@@ -7,9 +7,11 @@ import yaml
 
 from lab import artifacts, stage, topology
 from lab.artifacts import Cache
+from tests.unit.archives import saved_images
 
 ROOT = Path(__file__).parents[2]
-FILES = {"weave-2.8.1": b"#!/bin/sh\n# weave 2.8.1\n", "weave-images-2.8.1.tar": b"images",
+IMAGES = saved_images(["weaveworks/weave:2.8.1", "weaveworks/weaveexec:2.8.1", "weaveworks/weavedb:latest"])
+FILES = {"weave-2.8.1": b"#!/bin/sh\n# weave 2.8.1\n", "weave-images-2.8.1.tar": IMAGES,
          "nomad_1.11.3_linux_amd64.zip": b"PK nomad", "consul_1.22.7_linux_amd64.zip": b"PK consul"}
 
 
