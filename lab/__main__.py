@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from lab import artifacts, lifecycle, ownership, report, topology, trust
+from lab import artifacts, host_fit, lifecycle, ownership, report, topology, trust
 from lab.artifacts import ArtifactError
 from lab.inputs import InputError
 from lab.printable import printable
@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("fetch", "versions"):
             return {"fetch": _fetch, "versions": _versions}[args.command](settings, args)
         topo.require_provider(settings.provider)
+        if args.command in ("prepare", "up", "provision", "check"):
+            artifacts.profile(settings.profile)  # checked before the lab writes anything
+        if args.command in ("prepare", "up", "check"):
+            host_fit.check(topo, settings.provider)
+        if args.command != "status":
+            settings.writable_state_dir()
         if args.command == "check":
             return _check(settings, pytest_args)
         if args.command == "ssh":

@@ -28,7 +28,7 @@ from filelock import FileLock, Timeout
 
 from lab import supplied
 from lab.images import REF, NotADockerSave, normalise, saved_tags
-from lab.inputs import TOP, Fields, InputError, kind, load_yaml, parse_json, read_text
+from lab.inputs import TOP, Fields, InputError, from_variable, kind, load_yaml, parse_json, quoted, read_text
 from lab.printable import printable
 from lab.trust import FIRST_USE, LABELS, OPERATOR, OPERATOR_DIFFERS, OPERATOR_UNPINNED, VERIFIED, known
 
@@ -107,7 +107,8 @@ def profile(name: str, path: Path | None = None) -> Profile:
     """One profile, checked with what it extends (a problem in another profile does not matter here)."""
     manifest = _Manifest(path or manifest_path())
     if name not in manifest.names:
-        manifest.fields().fail("profiles", f"unknown profile {name!r}: use one of {', '.join(manifest.names)}")
+        manifest.fields().fail("profiles", f"unknown profile {quoted(name)}{from_variable('LAB_PROFILE', name)}: "
+                                           f"use one of {', '.join(manifest.names)}")
     return manifest.profile(name)
 
 
@@ -125,6 +126,14 @@ _DEB_PACKAGE = re.compile(r"[a-z0-9][a-z0-9.+-]+")
 _DEB_VERSION = re.compile(r"[0-9][A-Za-z0-9.+~:-]*")
 _SUITE = re.compile(r"[a-z][a-z0-9-]*")
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+# A component's env goes into the stage's stack.env (sourced by the provisioning scripts) and
+# before every `weave` command: it may not replace what the stage writes there itself
+# (lab/stage.py), nor the shell's own variables, which would change how the scripts run.
+STAGE_ENV = ("NODE", "HOSTONLY_IP", "COMPONENTS", "MISSING", "WEAVE_SCRIPT", "WEAVE_IMAGES_TAR", "WEAVE_IMAGES",
+             "WEAVE_API_VERSION", "CONSUL_ARTIFACT", "NOMAD_ARTIFACT", "NOMAD_ENDPOINT")
+SHELL_ENV = ("PATH", "IFS", "HOME", "SHELL", "ENV", "BASH_ENV", "BASHOPTS", "SHELLOPTS", "CDPATH", "GLOBIGNORE",
+             "PS4", "PWD", "OLDPWD", "TMPDIR", "UID", "EUID", "PPID")
+SHELL_ENV_PREFIXES = ("LD_", "BASH_", "LC_")
 # Keys of a component's entry, by its source; every component may carry a note.
 _SOURCE_KEYS = {
     "box": {"version", "source"},
@@ -142,7 +151,7 @@ class _Manifest:
     def __init__(self, path: Path):
         self.path = path
         f = self.fields()
-        raw = f.mapping(load_yaml(path, "the version profiles", ManifestError), TOP,
+        raw = f.mapping(load_yaml(path, "the version profiles", ManifestError, variable="LAB_VERSIONS"), TOP,
                         allowed={"hashicorp_signing_key", "profiles"}, required=("hashicorp_signing_key", "profiles"))
         key = f.mapping(raw["hashicorp_signing_key"], "hashicorp_signing_key", allowed={"fingerprint", "url"},
                         required=("fingerprint", "url"))
@@ -169,7 +178,7 @@ class _Manifest:
             where = f"profiles.{chain[-1]}.extends"
             parent = self.fields().text(self.raw[chain[-1]]["extends"], where)
             if parent not in self.raw:
-                self.fields().fail(where, f"unknown profile {parent!r} (profiles: {', '.join(self.names)})")
+                self.fields().fail(where, f"unknown profile {quoted(parent)} (profiles: {', '.join(self.names)})")
             if parent in chain:
                 self.fields().fail(where, f"profile {chain[0]} extends itself ({' -> '.join([*chain, parent])})")
             chain.append(parent)
@@ -210,7 +219,7 @@ def _component(name: str, entry: object, where: str, f: Fields) -> Component:
     artifacts: list[Artifact] = []
     if source == "hashicorp":
         filename = f"{name}_{version}_linux_amd64.zip"
-        releases = os.environ.get("LAB_HASHICORP_RELEASES", HASHICORP_RELEASES)  # a mirror, or a test server
+        releases = _hashicorp_releases()
         artifacts.append(Artifact(name, "binary", version, "hashicorp", filename,
                                   f"{releases}/{name}/{version}/{filename}", **pins))
     elif source == "debian":
@@ -232,6 +241,14 @@ def _component(name: str, entry: object, where: str, f: Fields) -> Component:
     return Component(name, version, tuple(artifacts), settings)
 
 
+def _hashicorp_releases() -> str:
+    """HashiCorp's releases site, or the mirror (or test server) LAB_HASHICORP_RELEASES names."""
+    releases = os.environ.get("LAB_HASHICORP_RELEASES", HASHICORP_RELEASES)
+    if not _URL.fullmatch(releases + "/"):
+        raise ManifestError(f"LAB_HASHICORP_RELEASES={quoted(releases)}: not an http(s) URL")
+    return releases.rstrip("/")
+
+
 def _weave(entry: object, where: str, f: Fields) -> Component:
     entry = f.mapping(entry, where, allowed=_WEAVE_KEYS | {"note"}, required=("version", "script", "images"))
     version = f.text(entry["version"], f"{where}.version", _VERSION, "a version (letters, digits, . + ~ _ -)")
@@ -247,22 +264,29 @@ def _weave(entry: object, where: str, f: Fields) -> Component:
     for i, ref in enumerate(refs):
         f.text(ref, f"{where}.images.refs[{i}]", REF, "an image reference (name:tag or name:tag@sha256:<digest>)")
         if normalise(ref) in map(normalise, refs[:i]):
-            f.fail(f"{where}.images.refs[{i}]", f"{ref!r} names an image listed before it")
-    env = f.mapping(entry.get("env", {}), f"{where}.env")
-    for key, value in env.items():
-        f.text(key, f"{where}.env.{key}", _ENV_NAME, "an environment variable name")
-        f.text(value, f"{where}.env.{key}")
+            f.fail(f"{where}.images.refs[{i}]", f"{quoted(ref)} names an image listed before it")
+    _env(entry.get("env", {}), f"{where}.env", f)
     script_pins = _pins(script, f"{where}.script", f)
     artifacts = (Artifact("weave", "script", version, "url", f"weave-{version}", url, **script_pins),
                  Artifact("weave", "images", version, "images", f"weave-images-{version}.tar", refs=tuple(refs)))
     return Component("weave", version, artifacts, {k: v for k, v in entry.items() if k in ("env", "note")})
 
 
+def _env(env: object, where: str, f: Fields) -> None:
+    for key, value in f.mapping(env, where).items():
+        f.text(key, f"{where}.{key}", _ENV_NAME, "an environment variable name")
+        if key in STAGE_ENV + SHELL_ENV or key.startswith(SHELL_ENV_PREFIXES):
+            f.fail(f"{where}.{key}", f"{key} is reserved: the stage writes {', '.join(STAGE_ENV)} itself, and "
+                                     f"{', '.join(SHELL_ENV)} and {'*, '.join(SHELL_ENV_PREFIXES)}* are the shell's")
+        if not f.text(value, f"{where}.{key}").isprintable():
+            f.fail(f"{where}.{key}", f"{quoted(value)} holds a control character (a newline, an escape, ...)")
+
+
 def _pins(entry: dict, where: str, f: Fields) -> dict:
     pins: dict = {}
     if "sha256" in entry:
         if not isinstance(entry["sha256"], str) or not _SHA256.fullmatch(entry["sha256"]):
-            f.fail(f"{where}.sha256", f"{entry['sha256']!r} is not 64 lowercase hex digits")
+            f.fail(f"{where}.sha256", f"{quoted(entry['sha256'])} is not 64 lowercase hex digits")
         pins["sha256"] = entry["sha256"]
     if "size" in entry:
         pins["size"] = f.positive_int(entry["size"], f"{where}.size")

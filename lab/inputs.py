@@ -23,6 +23,8 @@ TOP = "the file"
 MAX_INPUT_BYTES = 4 * 1024 * 1024
 # Deeper than any real file nests; deeper data would hit Python's recursion limit in the parsers.
 MAX_DEPTH = 64
+# How much of a value from the input a message quotes.
+QUOTED_CHARS = 80
 
 
 class InputError(ValueError):
@@ -64,25 +66,46 @@ class _StrictLoader(yaml.SafeLoader):
                 except TypeError:  # an unhashable key: the base class refuses it with its own message
                     continue
                 if first is not key_node.start_mark:
-                    raise _Refused(
-                        None, None, f"duplicate key {key!r} (first at line {first.line + 1})", key_node.start_mark)
+                    problem = f"duplicate key {quoted(key)} (first at line {first.line + 1})"
+                    raise _Refused(None, None, problem, key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 
+def quoted(value: Any, limit: int = QUOTED_CHARS) -> str:
+    """A value from the input as a message shows it: its repr (control characters and terminal
+    escapes escaped), cut after `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def escaped(text: str, limit: int | None = None) -> str:
+    """A path or name from the input, shown as is unless it holds characters a terminal would act
+    on (then escaped), cut after `limit` characters if one is given."""
+    shown = text if text.isprintable() else repr(text)[1:-1]
+    return shown if limit is None or len(shown) <= limit else f"{shown[:limit]}... ({len(shown)} characters)"
+
+
+def from_variable(name: str, value: str | None) -> str:
+    """` (from NAME)` where a value came from the environment variable NAME, for messages."""
+    return f" (from {name})" if value is not None and os.environ.get(name) == value else ""
+
+
 def read_text(path: Path, what: str, error: type[InputError] = InputError,
-              limit: int = MAX_INPUT_BYTES) -> str:
+              limit: int = MAX_INPUT_BYTES, variable: str = "") -> str:
     """The file's text; a file that is not there, not a regular file, larger than `limit` bytes
-    or not UTF-8 is one `error` naming it."""
+    or not UTF-8 is one `error` naming it (and the environment `variable` that named it, if any)."""
+    shown = f"{what} {escaped(str(path))}"
+    origin = from_variable(variable, str(path)) if variable else ""
     try:
         with open(path, "rb") as f:
             mode = os.fstat(f.fileno()).st_mode
             if not stat.S_ISREG(mode):
-                raise error(f"cannot read {what} {path}: not a regular file")
+                raise error(f"cannot read {shown}: not a regular file{origin}")
             data = f.read(limit + 1)
     except OSError as e:
-        raise error(f"cannot read {what} {path}: {e.strerror}") from None
+        raise error(f"cannot read {shown}: {e.strerror}{origin}") from None
     if len(data) > limit:
-        raise error(f"cannot read {what} {path}: larger than {limit // 1024} KiB, which no such file is")
+        raise error(f"cannot read {shown}: larger than {limit // 1024} KiB, which no such file is{origin}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -103,9 +126,12 @@ def parse_json(text: str, path: Path | str, error: type[InputError] = InputError
         raise error(f"{path}: not usable JSON (nested too deep)") from None
 
 
-def load_yaml(path: Path, what: str, error: type[InputError] = InputError) -> Any:
+def load_yaml(path: Path, what: str, error: type[InputError] = InputError, variable: str = "") -> Any:
     """The parsed file; any problem reading or parsing it is one `error` naming the file and line."""
-    text = read_text(path, what, error)
+    return parse_yaml(read_text(path, what, error, variable=variable), path, error)
+
+
+def parse_yaml(text: str, path: Path, error: type[InputError] = InputError) -> Any:
     try:
         return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as e:
@@ -115,12 +141,8 @@ def load_yaml(path: Path, what: str, error: type[InputError] = InputError) -> An
         if isinstance(e, _Refused):
             raise error(f"{path}{line}: {problem}") from None
         raise error(f"{path}{line}: not valid YAML ({problem})") from None
-
-
-def quoted(value: Any, limit: int = 80) -> str:
-    """A value from the input as a message shows it: repr() (no raw control characters), cut to `limit`."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    except ValueError as e:  # a value the constructors cannot make (an integer of 5000 digits)
+        raise error(f"{path}: not usable YAML ({escaped(str(e), QUOTED_CHARS)})") from None
 
 
 def kind(value: Any) -> str:
@@ -147,7 +169,7 @@ class Fields:
         self.context = context
 
     def fail(self, where: str, problem: str) -> NoReturn:
-        raise self.error(f"{self.path}: {self.context}{where}: {problem}")
+        raise self.error(f"{escaped(str(self.path))}: {self.context}{escaped(where, 4 * QUOTED_CHARS)}: {problem}")
 
     def mapping(self, value: Any, where: str, allowed: Iterable[str] | None = None,
                 required: Iterable[str] = ()) -> dict:
@@ -157,7 +179,8 @@ class Fields:
             allowed = set(allowed)
             unknown = sorted(set(map(str, value)) - allowed)
             if unknown:
-                self.fail(where, f"unknown key(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+                shown = ", ".join(escaped(key, QUOTED_CHARS) for key in unknown[:10])
+                self.fail(where, f"unknown key(s) {shown} (allowed: {', '.join(sorted(allowed))})")
         for key in required:
             if key not in value:
                 self.fail(key if where == TOP else f"{where}.{key}", "is required")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab import artifacts, ownership, provisioned, stage, topology, wait
+from lab import artifacts, host_fit, ownership, provisioned, stage, topology, wait
 from lab.box import BoxCache
 from lab.inputs import InputError
 from lab.libvirt_host import LibvirtHost, virsh
@@ -86,12 +86,16 @@ class Lab:
         self.profile = artifacts.profile(settings.profile)
         self.cache = artifacts.Cache(settings.cache_dir)
         VagrantLab.check_installed(settings.provider)
-        self.vagrant = VagrantLab(settings)
+        self.vagrant = VagrantLab(settings, self.topology.digest)
         self.libvirt = LibvirtHost(self.topology, settings.state_dir) if settings.provider == "libvirt" else None
 
     # -- bring-up --------------------------------------------------------------------------
     def prepare(self) -> list[str]:
         """Everything needed before `vagrant up`: the stack's stage, the provider. Returns daemons started."""
+        host_fit.check(self.topology, self.settings.provider)
+        # What a `vagrant up` typed by hand accepts (the Vagrantfile compares): the topology checked here.
+        (self.settings.state_dir / "topology.sha256").write_text(
+            f"{self.topology.digest}  {self.settings.topology_path}\n")
         self.vagrant.check_plugin(self.settings.provider)
         self.progress.phase(LAB, "stack", "staging the profile's stack", awaited="the stack's artifacts")
         self.stage_stack()
@@ -130,6 +134,7 @@ class Lab:
 
     def up(self, created_by: str = "cli", one_by_one: bool = False) -> LabState:
         """Bring every node up (in parallel, unless one_by_one) and wait until all answer."""
+        host_fit.check(self.topology, self.settings.provider)  # before the lab is claimed: a refusal changes nothing
         existing = self.state()
         if existing is not None and existing.profile != self.profile.name:
             raise RuntimeError(f"a lab with profile {existing.profile} is up; `python -m lab down` before "

@@ -27,6 +27,7 @@ from filelock import FileLock
 from lab import artifacts, diagnostics, pytest_report, recorder
 from lab import topology as topology_mod
 from lab.claims import CLAIMS
+from lab.inputs import InputError
 from lab.lifecycle import Lab, LabState
 from lab.node import Node
 from lab.progress import Progress, Tailer
@@ -66,12 +67,15 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "claim(id): the test checks one of the article's claims (see lab/claims.py)")
     config.addinivalue_line("markers", "lab: the test needs the real three-VM lab")
-    settings = _settings(config)
     try:
+        settings = _settings(config)
+        state_dir = settings.writable_state_dir()
         topo = topology_mod.load(settings.topology_path)
         topo.require_provider(settings.provider)
     except topology_mod.TopologyError as e:
         raise pytest.UsageError(f"lab topology: {e}") from None
+    except InputError as e:  # LAB_ROOT or another setting from the environment
+        raise pytest.UsageError(f"lab settings: {e}") from None
     try:
         artifacts.profile(settings.profile)
     except artifacts.ArtifactError as e:
@@ -82,7 +86,7 @@ def pytest_configure(config):
         numprocesses = config.getoption("numprocesses", default=None)
         if numprocesses and config.getoption("dist", default="no") not in ("loadgroup", "no"):
             raise pytest.UsageError("the lab's tests share state by xdist group: use --dist loadgroup (the default)")
-        runs = settings.state_dir / "runs"
+        runs = state_dir / "runs"
         run_dir = runs / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         run_dir.mkdir(parents=True, exist_ok=True)
         for old in sorted(runs.iterdir())[:-20]:  # keep the last twenty runs' files

@@ -6,6 +6,8 @@ import shutil
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from lab.inputs import InputError, quoted
+
 DESTROY_POLICIES = ("always", "passing", "never")
 # Where Nomad's docker driver talks to Docker: the daemon itself, or the weave proxy (claim I6).
 NOMAD_ENDPOINTS = ("docker", "weave-proxy")
@@ -13,10 +15,23 @@ NOMAD_ENDPOINTS = ("docker", "weave-proxy")
 REUSE = ("no", "yes", "auto")
 
 
+def variable_error(name: str, problem: str) -> InputError:
+    """An environment variable's value is unusable: the message names it and shows the value."""
+    return InputError(f"{name}={quoted(os.environ.get(name, ''))}: {problem}")
+
+
 def project_root() -> Path:
     """The directory holding the Vagrantfile: LAB_ROOT, else this checkout, else the cwd."""
     if os.environ.get("LAB_ROOT"):
-        return Path(os.environ["LAB_ROOT"]).resolve()
+        try:
+            root = Path(os.environ["LAB_ROOT"]).resolve()
+            usable = root.is_dir()
+        except OSError:  # a name too long for the system
+            usable = False
+        if not usable:
+            raise variable_error("LAB_ROOT", "not a directory (LAB_ROOT names the checkout that holds the "
+                                             "Vagrantfile; the lab keeps its state in .lab there)")
+        return root
     checkout = Path(__file__).resolve().parents[1]
     if (checkout / "Vagrantfile").exists():
         return checkout
@@ -57,9 +72,28 @@ class Settings:
     def log_dir(self) -> Path:
         return self.state_dir / "logs"
 
+    def writable_state_dir(self) -> Path:
+        """The state directory, made if needed; refused, naming LAB_ROOT if it set the root, when
+        it cannot be written (a command that changes the lab keeps its state and logs there)."""
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.state_dir / f".writable-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+        except OSError as e:
+            problem = f"cannot write {self.state_dir}: {e.strerror}"
+            if os.environ.get("LAB_ROOT") and Path(os.environ["LAB_ROOT"]).resolve() == self.root:
+                raise variable_error("LAB_ROOT", problem) from None
+            raise InputError(problem) from None
+        return self.state_dir
+
     @property
     def cache_dir(self) -> Path:
-        return Path(os.environ.get("LAB_CACHE_DIR") or Path.home() / ".cache" / "nomad-weave-lab")
+        configured = os.environ.get("LAB_CACHE_DIR")
+        if configured and not Path(configured).is_absolute():
+            raise variable_error("LAB_CACHE_DIR", "must be an absolute path (a relative one would put the cache "
+                                                  "wherever the command runs)")
+        return Path(configured or Path.home() / ".cache" / "nomad-weave-lab")
 
 
 @dataclass(frozen=True)

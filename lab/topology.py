@@ -5,15 +5,16 @@ Every problem is reported as a `TopologyError` naming the offending field, befor
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from lab import article
-from lab.inputs import TOP, Fields, InputError, load_yaml
+from lab.inputs import QUOTED_CHARS, TOP, Fields, InputError, escaped, parse_yaml, quoted, read_text
 
 DEFAULT_PATH = Path(__file__).with_name("topology.yaml")
 NODE_COUNT = len(article.NODES)
@@ -27,6 +28,21 @@ NETWORK_ROLES = ("management", "hostonly", "nat")
 IFNAME_MAX = 15
 # libvirt hands the management network's addresses out by DHCP from its 10th host on.
 DHCP_FIRST_HOST = 9
+# A lab network lives in a private range (RFC 1918): anywhere else it would hide real hosts.
+PRIVATE_RANGES = tuple(map(ipaddress.IPv4Network, ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")))
+# Ranges no host network can use, named for the message.
+SPECIAL_RANGES = tuple((ipaddress.IPv4Network(cidr), what) for cidr, what in (
+    ("0.0.0.0/8", "'this network' (0.0.0.0/8), which no host can be given"),
+    ("127.0.0.0/8", "loopback (127.0.0.0/8)"),
+    ("169.254.0.0/16", "link-local (169.254.0.0/16)"),
+    ("224.0.0.0/4", "multicast (224.0.0.0/4)"),
+    ("240.0.0.0/4", "reserved (240.0.0.0/4, up to the broadcast address 255.255.255.255)"),
+))
+# Per VM. The stack with the article's job uses about 450 MiB of a guest (topology.yaml); the
+# upper bounds only stop absurd values early: what the host has is checked before bring-up (lab.host_fit).
+MIN_MEMORY_MB = 512
+MAX_MEMORY_MB = 256 * 1024
+MAX_CPUS = 64
 
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
 _TOP_KEYS = {"name", "networks", "nodes", "resources", "providers"}
@@ -64,6 +80,8 @@ class Topology:
     memory_mb: int
     providers: dict[str, dict[str, str]]
     path: Path
+    # sha256 of the text validated: the Vagrantfile refuses a file that is not this one.
+    digest: str = ""
 
     @property
     def node_names(self) -> list[str]:
@@ -73,7 +91,8 @@ class Topology:
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise TopologyError(f"{self.path}: nodes: there is no node {name!r} (nodes: {', '.join(self.node_names)})")
+        raise TopologyError(
+            f"{self.path}: nodes: there is no node {quoted(name)} (nodes: {', '.join(self.node_names)})")
 
     def network(self, role: str) -> ipaddress.IPv4Network:
         return {"management": self.management, "hostonly": self.hostonly, "nat": self.nat}[role]
@@ -96,7 +115,7 @@ class Topology:
     def require_provider(self, provider: str) -> dict[str, str]:
         """Checks that apply to one provider; returns its settings."""
         if provider not in PROVIDERS:
-            raise TopologyError(f"unknown provider {provider!r}: use one of {', '.join(PROVIDERS)}")
+            raise TopologyError(f"unknown provider {quoted(provider)}: use one of {', '.join(PROVIDERS)}")
         if provider not in self.providers:
             raise TopologyError(f"{self.path}: providers.{provider} is not configured")
         if provider == "virtualbox" and not self.hostonly.subnet_of(VIRTUALBOX_HOSTONLY_RANGE):
@@ -109,7 +128,9 @@ class Topology:
 
 def load(path: str | os.PathLike[str] | None = None) -> Topology:
     path = Path(path or os.environ.get("LAB_TOPOLOGY") or DEFAULT_PATH)
-    return parse(load_yaml(path, "topology", TopologyError), path)
+    text = read_text(path, "topology", TopologyError, variable="LAB_TOPOLOGY")
+    topo = parse(parse_yaml(text, path, TopologyError), path)
+    return replace(topo, digest=hashlib.sha256(text.encode()).hexdigest())
 
 
 def parse(raw: Any, path: Path = DEFAULT_PATH) -> Topology:
@@ -117,7 +138,7 @@ def parse(raw: Any, path: Path = DEFAULT_PATH) -> Topology:
     top = v.mapping(raw, TOP, _TOP_KEYS)
     name = v.string(top, "name", "name")
     if not _NAME.fullmatch(name):
-        v.fail("name", f"{name!r} must be lower-case letters, digits and dashes, starting with a letter")
+        v.fail("name", f"{quoted(name)} must be lower-case letters, digits and dashes, starting with a letter")
     longest = max((bridge_name(name, role) for role in NETWORK_ROLES), key=len)
     if len(longest) > IFNAME_MAX:
         v.fail("name", f"{name!r} is too long: the lab's bridge {longest} would have {len(longest)} characters, "
@@ -150,7 +171,8 @@ def parse(raw: Any, path: Path = DEFAULT_PATH) -> Topology:
         entry = v.mapping(item, where, _NODE_KEYS)
         node_name = v.string(entry, "name", f"{where}.name")
         if not _NAME.fullmatch(node_name):
-            v.fail(f"{where}.name", f"{node_name!r} is not a valid host name (lower-case letters, digits, dashes)")
+            v.fail(f"{where}.name",
+                   f"{quoted(node_name)} is not a valid host name (lower-case letters, digits, dashes)")
         node = Node(
             node_name,
             v.address(entry, "hostonly_ip", f"{where}.hostonly_ip", hostonly),
@@ -172,8 +194,9 @@ def parse(raw: Any, path: Path = DEFAULT_PATH) -> Topology:
                         f"got {', '.join(names)}")
 
     resources = v.mapping(top.get("resources"), "resources", _RESOURCE_KEYS)
-    cpus = v.positive_int(resources.get("cpus"), "resources.cpus")
-    memory_mb = v.positive_int(resources.get("memory_mb"), "resources.memory_mb")
+    cpus = v.bounded_int(resources.get("cpus"), "resources.cpus", 1, MAX_CPUS, "vCPUs per VM")
+    memory_mb = v.bounded_int(resources.get("memory_mb"), "resources.memory_mb", MIN_MEMORY_MB, MAX_MEMORY_MB,
+                              "MiB per VM")
 
     providers_raw = v.mapping(top.get("providers"), "providers", set(PROVIDERS))
     providers: dict[str, dict[str, str]] = {}
@@ -184,7 +207,7 @@ def parse(raw: Any, path: Path = DEFAULT_PATH) -> Topology:
             v.fail(f"providers.{provider}.box", "is required")
     driver = providers.get("libvirt", {}).get("driver", "auto")
     if driver not in LIBVIRT_DRIVERS:
-        v.fail("providers.libvirt.driver", f"{driver!r} is not one of {', '.join(LIBVIRT_DRIVERS)}")
+        v.fail("providers.libvirt.driver", f"{quoted(driver)} is not one of {', '.join(LIBVIRT_DRIVERS)}")
 
     return Topology(name, hostonly, nat, gateway, management, tuple(nodes), cpus, memory_mb, providers, path)
 
@@ -203,12 +226,29 @@ class _Validator(Fields):
         return str(value)
 
 
+    def bounded_int(self, value: Any, where: str, low: int, high: int, unit: str) -> int:
+        number = self.positive_int(value, where)
+        if not low <= number <= high:
+            self.fail(where, f"{number} is outside {low}..{high} {unit}")
+        return number
+
     def network(self, entry: dict, where: str) -> ipaddress.IPv4Network:
+        """Only `a.b.c.d/len` with the network's own address: the Vagrantfile takes what follows
+        the `/` as the prefix length, so a netmask, a hostmask or host bits would be misread there."""
         text = self.string(entry, "cidr", where)
         try:
-            net = ipaddress.IPv4Network(text)
+            net = ipaddress.IPv4Network(text, strict=False)
         except ValueError as e:
-            self.fail(where, f"{text!r} is not an IPv4 network ({e})")
+            self.fail(where, f"{quoted(text)} is not an IPv4 network ({escaped(str(e), QUOTED_CHARS)})")
+        if str(net) != text:
+            self.fail(where, f"{quoted(text)} is not written as a.b.c.d/len with the network's own address: "
+                             f"write {net}")
+        for special, what in SPECIAL_RANGES:
+            if net.overlaps(special):
+                self.fail(where, f"{net} overlaps {what}")
+        if not any(net.subnet_of(private) for private in PRIVATE_RANGES):
+            self.fail(where, f"{net} is not inside a private range ({', '.join(map(str, PRIVATE_RANGES))}): "
+                             "a lab network elsewhere would hide real hosts from this machine")
         if net.prefixlen > 29:
             self.fail(where, f"{net} is too small for a lab network")
         return net
@@ -218,7 +258,7 @@ class _Validator(Fields):
         try:
             ip = ipaddress.IPv4Address(text)
         except ValueError:
-            self.fail(where, f"{text!r} is not an IPv4 address")
+            self.fail(where, f"{quoted(text)} is not an IPv4 address")
         if ip not in network:
             self.fail(where, f"{ip} is outside its network {network}")
         if ip in (network.network_address, network.broadcast_address):

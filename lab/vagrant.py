@@ -86,11 +86,13 @@ def _python_vagrant():
 
 
 class VagrantLab:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, topology_digest: str = ""):
         self.settings = settings
         settings.log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = settings.log_dir / "vagrant.log"
-        env = dict(os.environ, LAB_TOPOLOGY=str(settings.topology_path), VAGRANT_DEFAULT_PROVIDER=settings.provider)
+        # The Vagrantfile reads the topology itself, and only the text lab.topology validated.
+        env = dict(os.environ, LAB_TOPOLOGY=str(settings.topology_path), LAB_TOPOLOGY_SHA256=topology_digest,
+                   VAGRANT_DEFAULT_PROVIDER=settings.provider)
         # Vagrant's own checks for updates would try the internet.
         env.setdefault("VAGRANT_CHECKPOINT_DISABLE", "1")
         env.setdefault("VAGRANT_BOX_UPDATE_CHECK_DISABLE", "1")

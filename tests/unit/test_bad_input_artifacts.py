@@ -205,9 +205,9 @@ BAD = {
     "fetch --from an empty name": (None, {}, ["fetch", "--from", ""], 2,
                                    "fetch --from '': names no folder: give the folder holding the files"),
     "LAB_CACHE_DIR relative (versions)": (None, {"LAB_CACHE_DIR": "cache"}, ["versions"], 2,
-                                          "LAB_CACHE_DIR=cache: the artifact cache must be an absolute path"),
+                                          "LAB_CACHE_DIR='cache': must be an absolute path"),
     "LAB_CACHE_DIR relative (fetch)": (None, {"LAB_CACHE_DIR": "./c"}, ["fetch", "--component", "nomad"], 2,
-                                       "LAB_CACHE_DIR=c: the artifact cache must be an absolute path"),
+                                       "LAB_CACHE_DIR='./c': must be an absolute path"),
     "LAB_CACHE_DIR not writable names it": (nomad_on_a_stick, {"LAB_CACHE_DIR": "/proc/nwl-cache"},
                                             NOMAD_FETCH, 2, "(LAB_CACHE_DIR names another folder)"),
     # what the cache shows

@@ -82,7 +82,7 @@ BAD_REPORTS = {
     "a claim that is not an ID": (write("a.json", run_with(claim="the mesh")), MERGE,
                                   "results[0].claim: 'the mesh' is not a claim ID (a letter and a number, like W3)"),
     "a huge outcome is cut": (write("a.json", run_with(outcome="x" * 100_000)), MERGE,
-                              "results[0].outcome: '" + "x" * 78 + "… is not one of passed"),
+                              "results[0].outcome: '" + "x" * 79 + "... (100002 characters) is not one of passed"),
     "an escape sequence in a key is quoted": (write("a.json", run_with({"counts": {"\x1b[2J": "x"}})), MERGE,
                                               "metadata.counts.'\\x1b[2J': must be a number of tests"),
     # data loss before

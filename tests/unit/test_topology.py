@@ -93,6 +93,19 @@ BAD = {
     "a node that is a string": (lambda r: r["nodes"].__setitem__(0, "u1"), "nodes[0]: must be a mapping, got the "
                                                                            "string 'u1'"),
     "resources a list": (lambda r: r.update(resources=[1, 1536]), "resources: must be a mapping, got a list"),
+    "a netmask where the prefix length belongs": (
+        lambda r: r["networks"]["nat"].update(cidr="10.0.3.0/255.255.255.0"),
+        "networks.nat.cidr: '10.0.3.0/255.255.255.0' is not written as a.b.c.d/len with the network's own address: "
+        "write 10.0.3.0/24"),
+    "host bits set": (lambda r: r["networks"]["management"].update(cidr="192.168.121.1/24"),
+                      "networks.management.cidr: '192.168.121.1/24' is not written as a.b.c.d/len"),
+    "a network on loopback": (lambda r: r["networks"]["management"].update(cidr="127.1.0.0/24"),
+                              "networks.management.cidr: 127.1.0.0/24 overlaps loopback (127.0.0.0/8)"),
+    "a network on public addresses": (lambda r: r["networks"]["management"].update(cidr="1.1.1.0/24"),
+                                      "1.1.1.0/24 is not inside a private range"),
+    "memory too small to run the stack": (lambda r: r["resources"].update(memory_mb=256),
+                                          "resources.memory_mb: 256 is outside 512..262144 MiB per VM"),
+    "cpus beyond any host": (lambda r: r["resources"].update(cpus=65), "resources.cpus: 65 is outside 1..64 vCPUs"),
 }
 
 
