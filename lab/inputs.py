@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 
 import yaml
 
+from lab.printable import printable
+
 # The key path of the whole file, in messages.
 TOP = "the file"
 
@@ -78,13 +80,6 @@ def quoted(value: Any, limit: int = QUOTED_CHARS) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-def escaped(text: str, limit: int | None = None) -> str:
-    """A path or name from the input, shown as is unless it holds characters a terminal would act
-    on (then escaped), cut after `limit` characters if one is given."""
-    shown = text if text.isprintable() else repr(text)[1:-1]
-    return shown if limit is None or len(shown) <= limit else f"{shown[:limit]}... ({len(shown)} characters)"
-
-
 def from_variable(name: str, value: str | None) -> str:
     """` (from NAME)` where a value came from the environment variable NAME, for messages."""
     return f" (from {name})" if value is not None and os.environ.get(name) == value else ""
@@ -94,7 +89,7 @@ def read_text(path: Path, what: str, error: type[InputError] = InputError,
               limit: int = MAX_INPUT_BYTES, variable: str = "") -> str:
     """The file's text; a file that is not there, not a regular file, larger than `limit` bytes
     or not UTF-8 is one `error` naming it (and the environment `variable` that named it, if any)."""
-    shown = f"{what} {escaped(str(path))}"
+    shown = f"{what} {printable(str(path))}"
     origin = from_variable(variable, str(path)) if variable else ""
     try:
         with open(path, "rb") as f:
@@ -142,7 +137,7 @@ def parse_yaml(text: str, path: Path, error: type[InputError] = InputError) -> A
             raise error(f"{path}{line}: {problem}") from None
         raise error(f"{path}{line}: not valid YAML ({problem})") from None
     except ValueError as e:  # a value the constructors cannot make (an integer of 5000 digits)
-        raise error(f"{path}: not usable YAML ({escaped(str(e), QUOTED_CHARS)})") from None
+        raise error(f"{path}: not usable YAML ({printable(str(e), QUOTED_CHARS)})") from None
 
 
 def kind(value: Any) -> str:
@@ -169,7 +164,7 @@ class Fields:
         self.context = context
 
     def fail(self, where: str, problem: str) -> NoReturn:
-        raise self.error(f"{escaped(str(self.path))}: {self.context}{escaped(where, 4 * QUOTED_CHARS)}: {problem}")
+        raise self.error(f"{printable(str(self.path))}: {self.context}{printable(where, 4 * QUOTED_CHARS)}: {problem}")
 
     def mapping(self, value: Any, where: str, allowed: Iterable[str] | None = None,
                 required: Iterable[str] = ()) -> dict:
@@ -179,7 +174,7 @@ class Fields:
             allowed = set(allowed)
             unknown = sorted(set(map(str, value)) - allowed)
             if unknown:
-                shown = ", ".join(escaped(key, QUOTED_CHARS) for key in unknown[:10])
+                shown = ", ".join(printable(key, QUOTED_CHARS) for key in unknown[:10])
                 self.fail(where, f"unknown key(s) {shown} (allowed: {', '.join(sorted(allowed))})")
         for key in required:
             if key not in value:

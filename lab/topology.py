@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from lab import article
-from lab.inputs import QUOTED_CHARS, TOP, Fields, InputError, escaped, parse_yaml, quoted, read_text
+from lab.inputs import QUOTED_CHARS, TOP, Fields, InputError, parse_yaml, quoted, read_text
+from lab.printable import printable
 
 DEFAULT_PATH = Path(__file__).with_name("topology.yaml")
 NODE_COUNT = len(article.NODES)
@@ -239,7 +240,7 @@ class _Validator(Fields):
         try:
             net = ipaddress.IPv4Network(text, strict=False)
         except ValueError as e:
-            self.fail(where, f"{quoted(text)} is not an IPv4 network ({escaped(str(e), QUOTED_CHARS)})")
+            self.fail(where, f"{quoted(text)} is not an IPv4 network ({printable(str(e), QUOTED_CHARS)})")
         if str(net) != text:
             self.fail(where, f"{quoted(text)} is not written as a.b.c.d/len with the network's own address: "
                              f"write {net}")
