@@ -15,7 +15,7 @@ URL_BY_NAME = f"http://{SERVICE_NAME}:{SERVICE_PORT}"
 
 @pytest.fixture(scope="module")
 def exposed_overlay(lab, weave, overlay):
-    weave.expose_all(list(lab.nodes.values()))
+    weave.ensure_exposed(list(lab.nodes.values()))
     return overlay
 
 

@@ -23,7 +23,7 @@ def subnet_overlay(lab, weave, leave_default_overlay):
     if not ready:
         weave.reset_all(nodes)
         weave.launch_mesh(nodes, ipalloc_range=ISOLATION_RANGE, default_subnet=DEFAULT_SUBNET)
-    weave.expose_all(nodes)
+    weave.ensure_exposed(nodes)
     return ISOLATION_RANGE
 
 
