@@ -176,7 +176,9 @@ class LibvirtHost:
                 continue
             if domain in running:
                 virsh("destroy", domain, check=False)
-            virsh("undefine", domain, check=False)
+            # The provisioned lab's snapshot (lab/snapshots.py) lives in the domain's disk; libvirt
+            # refuses to undefine a domain that still has snapshot metadata.
+            virsh("undefine", "--snapshots-metadata", domain, check=False)
             removed.append(f"domain {domain}")
         for network in _names("net-list", "--all", "--name"):
             if network.startswith(self.prefix):

@@ -9,12 +9,13 @@ import json
 import os
 import re
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab import artifacts, host_fit, ownership, provisioned, stage, topology, wait
+from lab import artifacts, host_fit, ownership, provisioned, snapshots, stage, topology, wait
 from lab.box import BoxCache
 from lab.inputs import InputError
 from lab.libvirt_host import LibvirtHost, virsh
@@ -23,7 +24,7 @@ from lab.parallel import on_each
 from lab.progress import LAB, Progress
 from lab.provisioned import ProvisioningIncomplete
 from lab.settings import Settings, timeouts, use_timeouts_for
-from lab.vagrant import Step, VagrantLab
+from lab.vagrant import Step, VagrantError, VagrantLab
 
 
 class LabStateError(InputError):
@@ -49,6 +50,9 @@ class LabState:
     provision_tokens: dict[str, str] = field(default_factory=dict)
     # Seconds per stage, phase and node ("lab": the whole lab): {"bring-up": {"boot": {"u1": 61.2, ...}}}
     phases: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    # The provisioned state's snapshot (lab/snapshots.py), if one was saved after the bring-up.
+    snapshot: dict | None = None
+    restore_seconds: float | None = None
 
     @classmethod
     def path(cls, settings: Settings) -> Path:
@@ -150,6 +154,8 @@ class Lab:
                 for name in self.topology.node_names:
                     self.progress.end(name)
                 state = self._running_state(created_by, daemons)
+                if existing is None:
+                    state.snapshot = self._save_snapshot(state)
         except BaseException:
             if self.settings.destroy == "never":
                 self.say("lab: bring-up failed; kept for debugging (python -m lab down removes it)")
@@ -168,6 +174,59 @@ class Lab:
             state.up_seconds = self.progress.total("bring-up")
         state.save(self.settings)
         return state
+
+    def _save_snapshot(self, state: LabState) -> dict | None:
+        """Snapshot the freshly provisioned lab (a few seconds); a provider or box that cannot
+        snapshot costs only the faster reruns, so its failure is said and the bring-up stands."""
+        self.progress.phase(LAB, "snapshot", f"vagrant snapshot save {snapshots.NAME}",
+                            awaited="every node's snapshot to be saved")
+        started = time.monotonic()
+        try:
+            self.vagrant.snapshot_save(snapshots.NAME)
+        except VagrantError as e:
+            self._note(f"no snapshot of the provisioned lab ({e}); --lab-reuse=fresh will refuse this lab")
+            self.progress.end(LAB)
+            return None
+        seconds = round(time.monotonic() - started, 1)
+        self.progress.end(LAB)
+        return asdict(snapshots.Snapshot(snapshots.NAME, dict(state.provision_tokens), seconds))
+
+    def restore(self) -> LabState:
+        """Put the lab that is up back to its provisioned snapshot: every node as its provisioning
+        left it, before any of the article's steps. Refused unless the snapshot was taken with
+        today's provisioning inputs; the nodes' own provisioning records are checked afterwards."""
+        state = self.state()
+        if state is None:
+            raise snapshots.SnapshotError("no lab is up (no .lab/state.json): `python -m lab up` brings one up "
+                                          "and snapshots it")
+        recorded = snapshots.Snapshot(**state.snapshot) if state.snapshot else None
+        with self.progress.stage("restore"):
+            self.progress.phase(LAB, "check", "the snapshot and today's provisioning inputs",
+                                awaited="vagrant snapshot list")
+            self.stage_stack()
+            snapshots.usable(recorded, snapshots.names_by_machine(self.vagrant.snapshot_list()), self._tokens)
+            self.progress.phase(LAB, "restore", f"vagrant snapshot restore {snapshots.NAME}",
+                                awaited="every node's snapshot to be restored")
+            self.vagrant.snapshot_restore(snapshots.NAME)
+            self.progress.phase(LAB, "clock", "every node's clock set to the host's",
+                                awaited="SSH to every node")
+            self._set_clocks(state)
+            self.progress.phase(LAB, "provisioned", "every node's own record of a finished provisioning",
+                                awaited="the nodes' provisioning markers")
+            self.check_provisioned(state)
+            self.progress.end(LAB)
+        state.phases = {**state.phases, "restore": self.progress.timings("restore")}
+        state.restore_seconds = self.progress.total("restore")
+        state.save(self.settings)
+        return state
+
+    def _set_clocks(self, state: LabState) -> None:
+        # A restored guest's clock resumes at the moment of the snapshot; consul, nomad and the
+        # journal-based checks compare times across nodes and with the host.
+        def set_clock(node: Node) -> None:
+            wait.until(lambda: node.run(f"date -u -s @{time.time():.3f} >/dev/null").ok, f"SSH to {node.name}",
+                       timeout=timeouts().ssh, retry_on=(OSError, EOFError, CommandError))
+        self._on_nodes(state, set_clock, "setting the clocks")
 
     def _on_step(self, step: Step) -> None:
         if step.node not in self.topology.node_names:

@@ -34,6 +34,7 @@ from lab.progress import Progress, Tailer
 from lab.provisioned import ProvisioningIncomplete
 from lab.report import diagnostics_name
 from lab.settings import DESTROY_POLICIES, NOMAD_ENDPOINTS, REUSE, Settings, use_timeouts_for
+from lab.snapshots import SnapshotError
 
 
 class _Reuse(argparse.Action):
@@ -56,7 +57,9 @@ def pytest_addoption(parser):
     group.addoption("--lab-reuse", *(f"--lab-reuse={value}" for value in REUSE), action=_Reuse, dest="lab_reuse",
                     default="no",
                     help="--lab-reuse (or =yes): test the lab that is already up, as is, and leave it up; "
-                         "--lab-reuse=auto: that, or bring one up (and tear it down by --lab-destroy) if none is up")
+                         "--lab-reuse=auto: that, or bring one up (and tear it down by --lab-destroy) if none is up; "
+                         "--lab-reuse=fresh: first put the lab that is up back to its provisioned snapshot "
+                         "(python -m lab restore), then test it and leave it up")
     group.addoption("--lab-topology", type=Path, default=None, help="topology file (default lab/topology.yaml)")
     group.addoption("--lab-profile", default=os.environ.get("LAB_PROFILE", "current"),
                     help="version profile from lab/versions.yaml (default: $LAB_PROFILE or current)")
@@ -245,6 +248,14 @@ def _bring_up(config) -> LabState:
         state = LabState.load(settings)
         if (run_dir / "brought-up").exists() and state is not None:
             return state
+        if state is not None and settings.reuse == "fresh":
+            if not (run_dir / "restored").exists():
+                _restore(config, settings)
+                (run_dir / "restored").write_text(state.created_by)
+            return LabState.load(settings)
+        if state is None and settings.reuse == "fresh":
+            pytest.fail("--lab-reuse=fresh: no lab is up to restore (no .lab/state.json); `python -m lab up` "
+                        "brings one up and snapshots it", pytrace=False)
         if state is not None and settings.reuse in ("yes", "auto"):
             verified = run_dir / "reused-lab-verified"
             if not verified.exists():
@@ -266,6 +277,14 @@ def _bring_up(config) -> LabState:
             raise
         (run_dir / "brought-up").write_text(state.created_by)
         return state
+
+
+def _restore(config, settings: Settings) -> None:
+    progress = _progress(config)
+    try:
+        Lab(settings, say=progress.echo or (lambda _msg: None), progress=progress).restore()
+    except (SnapshotError, ProvisioningIncomplete) as e:
+        pytest.fail(f"--lab-reuse=fresh: {e}", pytrace=False)
 
 
 def _require_finished_provisioning(settings: Settings, state: LabState) -> None:

@@ -12,7 +12,7 @@ DESTROY_POLICIES = ("always", "passing", "never")
 # Where Nomad's docker driver talks to Docker: the daemon itself, or the weave proxy (claim I6).
 NOMAD_ENDPOINTS = ("docker", "weave-proxy")
 # Whether a run uses a lab that is already up: never, only that one, or that one if any.
-REUSE = ("no", "yes", "auto")
+REUSE = ("no", "yes", "auto", "fresh")
 
 
 def variable_error(name: str, problem: str) -> InputError:

@@ -164,6 +164,27 @@ class VagrantLab:
 
         return on_each(machines, one, "vagrant provisioning")
 
+    def snapshot_save(self, name: str) -> None:
+        """`vagrant snapshot save NAME` on every machine (a running one keeps running)."""
+        self._snapshot_command(["save", name], "saving the snapshot")
+
+    def snapshot_restore(self, name: str) -> None:
+        """`vagrant snapshot restore --no-provision NAME` on every machine."""
+        self._snapshot_command(["restore", "--no-provision", name], "restoring the snapshot")
+
+    def snapshot_list(self) -> str:
+        return self._snapshot_command(["list"], "listing the snapshots")
+
+    def _snapshot_command(self, args: list[str], what: str) -> str:
+        try:
+            output = self._vagrant._run_vagrant_command(["snapshot", *args])
+        except subprocess.CalledProcessError as e:
+            raise VagrantError(f"{what} failed (vagrant snapshot {' '.join(args)}: exit {e.returncode}); "
+                               f"see {self.log_path}") from None
+        with open(self.log_path, "a") as log:
+            log.write(output)
+        return output
+
     def status(self) -> dict[str, str]:
         return {s.name: s.state for s in self._vagrant.status()}
 

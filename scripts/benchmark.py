@@ -3,12 +3,14 @@
 
 Figures (choose with --figures; all by default, in this order, sharing one lab where they can):
   pytest    the lab tests from nothing (bring-up included, and its phases) vs the same tests again on the lab
-            that is up (--lab-reuse), and `pytest -n 3` vs `-n 1` on that running lab
+            that is up (--lab-reuse) and on its restored snapshot (--lab-reuse=fresh), and `pytest -n 3` vs
+            `-n 1` on that running lab
   weave     one `weave status` through the CLI (a weaveexec container) vs the router's endpoint
   load      each guest's CPU, load average, memory and busiest processes with the stack up and idle
   latency   `true` through the lab's persistent SSH connection vs `vagrant ssh -c true`
   bringup   `vagrant up` of the three VMs in parallel (and per phase and node, as the lab's progress
-            timed it) vs one after another (provisioning included; --parallel-only skips the latter)
+            timed it) vs a restore of its provisioned snapshot, and vs one after another (provisioning
+            included; --parallel-only skips the latter)
 
 Needs a host where no lab is up; leaves none behind (with --lab-reuse it measures the lab that is
 up instead, weave/load/latency only, and leaves it up). As root:
@@ -89,11 +91,14 @@ class Benchmark:
     def pytest_figures(self) -> None:
         cold = self.pytest("-n", "3", "--lab-destroy=never")
         reused = self.pytest("-n", "3", "--lab-reuse")
+        fresh = self.pytest("-n", "3", "--lab-reuse=fresh")
         one_worker = self.pytest("-n", "1", "--lab-reuse")
         self.figure("pytest -n 3 from nothing (bring-up incl.)", f"{cold:7.0f} s")
         self.phase_lines("  its bring-up per phase, seconds:")
         self.figure("pytest -n 3 again on the running lab", f"{reused:7.0f} s")
         self.ratio("  cold / rerun with --lab-reuse", cold, reused)
+        self.figure("pytest -n 3 on the restored snapshot", f"{fresh:7.0f} s")
+        self.ratio("  cold / rerun with --lab-reuse=fresh", cold, fresh)
         self.figure("pytest -n 1 on the running lab", f"{one_worker:7.0f} s")
         self.ratio("  -n 1 / -n 3", one_worker, reused)
 
@@ -190,6 +195,9 @@ class Benchmark:
         parallel = timed(lambda: self.lab.up(created_by="benchmark"))
         self.figure("bring-up, parallel", f"{parallel:7.0f} s")
         self.phase_lines("  per phase, seconds:")
+        restore = timed(self.lab.restore)
+        self.figure("restore of the provisioned snapshot", f"{restore:7.0f} s")
+        self.ratio("  cold bring-up / snapshot restore", parallel, restore)
         if self.args.parallel_only:
             return
         self.lab.down(stop_daemons=False)

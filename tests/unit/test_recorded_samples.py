@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import parse, vagrant
+from lab import parse, snapshots, vagrant
 
 SAMPLES = Path(__file__).parent / "samples"
 PARSER_OF = {
@@ -16,6 +16,7 @@ PARSER_OF = {
     "nomad_job_status": parse.nomad_job_status, "busybox_nslookup": parse.busybox_nslookup,
     "http_response": parse.http_response, "cli_commands": parse.cli_commands,
     "vagrant_up": lambda text: [vagrant.step(line) for line in text.splitlines()],
+    "vagrant_snapshot_list": snapshots.names_by_machine,
 }
 RECORDED = sorted(SAMPLES.glob("*/lab-*.txt"))
 
