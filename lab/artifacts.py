@@ -130,7 +130,7 @@ _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 # before every `weave` command: it may not replace what the stage writes there itself
 # (lab/stage.py), nor the shell's own variables, which would change how the scripts run.
 STAGE_ENV = ("NODE", "HOSTONLY_IP", "COMPONENTS", "MISSING", "WEAVE_SCRIPT", "WEAVE_IMAGES_TAR", "WEAVE_IMAGES",
-             "WEAVE_API_VERSION", "CONSUL_ARTIFACT", "NOMAD_ARTIFACT", "NOMAD_ENDPOINT")
+             "WEAVE_IMAGE_IDS", "WEAVE_API_VERSION", "CONSUL_ARTIFACT", "NOMAD_ARTIFACT", "NOMAD_ENDPOINT")
 SHELL_ENV = ("PATH", "IFS", "HOME", "SHELL", "ENV", "BASH_ENV", "BASHOPTS", "SHELLOPTS", "CDPATH", "GLOBIGNORE",
              "PS4", "PWD", "OLDPWD", "TMPDIR", "UID", "EUID", "PPID")
 SHELL_ENV_PREFIXES = ("LD_", "BASH_", "LC_")

@@ -1,6 +1,7 @@
 """Docker image references as lab/versions.yaml pins them, and the tags a `docker save` archive holds."""
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 import tarfile
@@ -52,6 +53,19 @@ def saved_tags(path: Path) -> list[str]:
     except (tarfile.TarError, OSError, EOFError) as e:
         raise NotADockerSave(f"unreadable as a `docker save` archive ({printable(str(e), 80)})") from None
     return tags
+
+
+def image_ids(path: Path) -> dict[str, str]:
+    """Each tag of a `docker save` archive (normalised) with the ID `docker load` gives its image:
+    sha256 of the image's config, as Docker's image store names it. Call after saved_tags()."""
+    ids: dict[str, str] = {}
+    with tarfile.open(path) as tar:
+        members = _members(tar)
+        for i, image in enumerate(_manifest(tar, members)):
+            config = _file(members, image["Config"], f"manifest.json[{i}].Config")
+            digest = "sha256:" + hashlib.sha256(tar.extractfile(config).read()).hexdigest()
+            ids.update({normalise(tag): digest for tag in image["RepoTags"]})
+    return ids
 
 
 def _members(tar: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:

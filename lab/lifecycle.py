@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -298,6 +299,7 @@ class Lab:
         if not stale:
             return
         self._note(f"provisioning did not finish on {provisioned.describe(stale)}: provisioning again")
+        self._leave_out_images_present(state, list(stale))
         self.vagrant.provision(list(stale), on_step=self._on_step)
         for name in stale:
             self.progress.end(name)
@@ -305,6 +307,25 @@ class Lab:
         if still:
             raise ProvisioningIncomplete(f"provisioning did not finish on {provisioned.describe(still)}, "
                                          f"even after running it again; see {self.vagrant.log_path}")
+
+    def _leave_out_images_present(self, state: LabState, names: list[str]) -> None:
+        """Before provisioning nodes that are up: no weave images tar in the stage of a node that
+        already has every image under the ID the tar gives it (lab/stage.py)."""
+        if not self._stack["weave"].ready:
+            return
+        wanted = stage.weave_image_ids(self.profile, self.cache)
+        inspect = "docker image inspect --format '{{.Id}}'"
+        script = "; ".join(f"echo {shlex.quote(ref)}=$({inspect} {shlex.quote(ref)} 2>/dev/null)" for ref in wanted)
+
+        def present(node: Node) -> dict[str, str]:
+            return dict(line.split("=", 1) for line in node.run(script, check=False).stdout.splitlines() if "=" in line)
+
+        found = self._on_nodes(state, present, "reading the weave images")
+        left_out = [name for name in names
+                    if stage.leave_out_images_present(self.settings.state_dir / "stage", name, self.profile, wanted,
+                                                      found.get(name, {}))]
+        if left_out:
+            self._note(f"weave images already loaded on {', '.join(left_out)}: their stage leaves the images tar out")
 
     def check_provisioned(self, state: LabState) -> None:
         """Raise ProvisioningIncomplete unless every node's provisioning finished with this lab's inputs."""
@@ -349,6 +370,7 @@ class Lab:
         if state is None:  # `vagrant up --provision` would create the machines
             raise RuntimeError("the lab is not up (no .lab/state.json): `python -m lab up` provisions it")
         self.stage_stack()
+        self._leave_out_images_present(state, self.topology.node_names)
         outputs = self.vagrant.provision(self.topology.node_names, on_step=on_step)
         lines = {node: [m.group(1).strip() for m in re.finditer(r"^\s*\S+: (\w+ \S+: (?:unchanged|changed.*))$",
                                                                  output, re.M)]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lab import trust
 from lab.artifacts import Artifact, Cache, Profile
+from lab.images import image_ids, name_tag, normalise
 from lab.stack import consul, nomad
 from lab.topology import Topology
 from lab.version import version_tuple
@@ -86,7 +87,9 @@ def write(root: Path, scripts: Path, topo: Topology, profile: Profile, cache: Ca
             weave = profile.components["weave"]
             images = artifact_of["weave:images"]
             env.update(WEAVE_SCRIPT=artifact_of["weave:script"].filename, WEAVE_IMAGES_TAR=images.filename,
-                       WEAVE_IMAGES=" ".join(ref.split("@")[0] for ref in images.refs), **weave.env)
+                       WEAVE_IMAGES=" ".join(ref.split("@")[0] for ref in images.refs),
+                       WEAVE_IMAGE_IDS=" ".join(f"{ref}={image_id}" for ref, image_id in
+                                                weave_image_ids(profile, cache).items()), **weave.env)
             if version_tuple(weave.version) < (2, 8, 3):
                 env["WEAVE_API_VERSION"] = OLD_WEAVE_API
         if states["consul"].ready:
@@ -108,6 +111,26 @@ def write(root: Path, scripts: Path, topo: Topology, profile: Profile, cache: Ca
         lines.append("MISSING=(" + " ".join(shlex.quote(m) for m in missing) + ")")
         (stage / "stack.env").write_text("\n".join(lines) + "\n")
     return root
+
+
+def weave_image_ids(profile: Profile, cache: Cache) -> dict[str, str]:
+    """Each of the profile's weave images (name:tag) with the ID its cached `docker save` gives it."""
+    images = next(a for a in profile.components["weave"].artifacts if a.role == "images")
+    ids = image_ids(cache.path(images))
+    return {name_tag(ref): ids[normalise(ref)] for ref in images.refs}
+
+
+def leave_out_images_present(stage_root: Path, node: str, profile: Profile, wanted: dict[str, str],
+                             present: dict[str, str]) -> bool:
+    """Leave the weave images tar out of `node`'s stage when the node already has every image under
+    the ID the tar would give it (`wanted`, from weave_image_ids): weave.sh then loads nothing and
+    needs no tar, and a provisioning does not upload its 185 MB again. The node's provision token
+    was computed with the tar in. True if it was left out."""
+    if not wanted or any(present.get(ref) != image_id for ref, image_id in wanted.items()):
+        return False
+    images = next(a for a in profile.components["weave"].artifacts if a.role == "images")
+    (stage_root / node / "artifacts" / images.filename).unlink(missing_ok=True)
+    return True
 
 
 def as_json(states: dict[str, ComponentState]) -> dict[str, dict]:

@@ -1,11 +1,14 @@
 """The stage a node's stack provisioning reads: what goes in it for a fully cached profile."""
 import hashlib
+import io
+import json
 import shlex
+import tarfile
 from pathlib import Path
 
 import yaml
 
-from lab import artifacts, stage, topology
+from lab import artifacts, provisioned, stage, topology
 from lab.artifacts import Cache
 from tests.unit.archives import saved_images
 
@@ -68,3 +71,30 @@ def test_staging_again_starts_from_a_clean_folder(tmp_path):
     (root / "u1" / "leftover").write_text("x")
     root = stage.write(tmp_path / "stage", ROOT / "provision" / "stack", topology.load(), profile, cache, states)
     assert not (root / "u1" / "leftover").exists()
+
+
+def test_the_stage_names_each_weave_image_with_the_id_docker_load_gives_it(tmp_path):
+    profile, cache = cached_profile(tmp_path)
+    ids = stage.weave_image_ids(profile, cache)
+    with tarfile.open(fileobj=io.BytesIO(IMAGES)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        configs = {image["RepoTags"][0]: tar.extractfile(image["Config"]).read() for image in manifest}
+    assert ids == {tag: "sha256:" + hashlib.sha256(config).hexdigest() for tag, config in configs.items()}
+    root = stage.write(tmp_path / "stage", ROOT / "provision" / "stack", topology.load(), profile, cache,
+                       stage.plan(profile, cache))
+    assert env_of(root / "u1")["WEAVE_IMAGE_IDS"] == " ".join(f"{tag}={i}" for tag, i in ids.items())
+
+
+def test_a_node_with_every_weave_image_gets_no_images_tar_and_keeps_its_token(tmp_path):
+    profile, cache = cached_profile(tmp_path)
+    states = stage.plan(profile, cache)
+    root = stage.write(tmp_path / "stage", ROOT / "provision" / "stack", topology.load(), profile, cache, states)
+    tokens = provisioned.write_tokens(root, ["u1", "u2"], [])
+    wanted = stage.weave_image_ids(profile, cache)
+    older_build = {**wanted, "weaveworks/weave:2.8.1": "sha256:" + "0" * 64}
+    assert stage.leave_out_images_present(root, "u1", profile, wanted, dict(wanted))
+    assert not stage.leave_out_images_present(root, "u2", profile, wanted, older_build)
+    assert not stage.leave_out_images_present(root, "u2", profile, wanted, {})
+    assert not (root / "u1" / "artifacts" / "weave-images-2.8.1.tar").exists()
+    assert (root / "u2" / "artifacts" / "weave-images-2.8.1.tar").read_bytes() == IMAGES
+    assert (root / "u1" / provisioned.TOKEN_FILE).read_text().strip() == tokens["u1"]
