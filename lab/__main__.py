@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lab import artifacts, host_fit, lifecycle, ownership, report, topology, trust
 from lab.artifacts import ArtifactError
-from lab.inputs import InputError
+from lab.inputs import InputError, writable_folder
 from lab.printable import printable
 from lab.settings import NOMAD_ENDPOINTS, Settings
 
@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             topo.node(args.node)
         if args.command == "status" and _status_of_another_checkout(settings, topo):
             return 0
+        if args.command == "restore":
+            lifecycle.restorable(settings)  # no lab up, a damaged state or snapshot: said before Vagrant is needed
+        if args.command == "diagnostics":
+            writable_folder(args.dest, "diagnostics DEST")
         lab = lifecycle.Lab(settings)
         return COMMANDS[args.command](lab, args)
     except (ValueError, ArtifactError) as e:

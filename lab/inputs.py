@@ -6,9 +6,11 @@ which the command line prints as `error: ...` with exit status 2.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import stat
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -107,14 +109,57 @@ def read_text(path: Path, what: str, error: type[InputError] = InputError,
         raise error(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
+def writable_folder(directory: Path, what: str, error: type[InputError] = InputError) -> None:
+    """`directory`, or the folder it would be made in, is a directory this process can write in."""
+    existing = directory
+    try:
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise error(f"{what} {printable(str(directory))}: {printable(str(existing))} is not a directory")
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as e:
+        raise error(f"{what} {printable(str(directory))}: cannot write in {printable(str(existing))}: "
+                    f"{e.strerror}") from None
+
+
 def load_json(path: Path, what: str, error: type[InputError] = InputError, limit: int = MAX_INPUT_BYTES) -> Any:
     """The parsed JSON file, read as `read_text` reads; invalid or absurdly nested JSON is one `error`."""
     return parse_json(read_text(path, what, error, limit), path, error)
 
 
+class _NotPlainJson(ValueError):
+    """JSON that parses, but means two things: a key given twice, or NaN/Infinity, which JSON has no
+    words for (Python writes and reads them; other readers refuse them, or compare them wrongly)."""
+
+
+def _one_value_per_key(pairs: list[tuple[str, Any]]) -> dict:
+    found: dict = {}
+    for key, value in pairs:
+        if key in found:
+            raise _NotPlainJson(f"the key {quoted(key)} is given twice in one object")
+        found[key] = value
+    return found
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise _NotPlainJson(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999
+        raise _NotPlainJson(f"{quoted(text)} is too large a number")
+    return number
+
+
 def parse_json(text: str, path: Path | str, error: type[InputError] = InputError) -> Any:
+    """The parsed text; invalid JSON, a key given twice, NaN or Infinity, or absurd nesting is one `error`."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_one_value_per_key, parse_constant=_no_constant,
+                          parse_float=_finite)
+    except _NotPlainJson as e:
+        raise error(f"{printable(str(path))}: not usable JSON ({e})") from None
     except json.JSONDecodeError as e:
         raise error(f"{path} line {e.lineno}: not valid JSON ({e.msg})") from None
     except RecursionError:

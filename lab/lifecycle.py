@@ -13,15 +13,16 @@ import subprocess
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from lab import artifacts, host_fit, ownership, provisioned, snapshots, stage, topology, wait
 from lab.box import BoxCache
-from lab.inputs import InputError
+from lab.inputs import TOP, Fields, InputError, parse_json, read_text
 from lab.libvirt_host import LibvirtHost, virsh
 from lab.node import CommandError, Node, SshEndpoint
 from lab.parallel import on_each
+from lab.printable import printable
 from lab.progress import LAB, Progress
 from lab.provisioned import ProvisioningIncomplete
 from lab.settings import Settings, timeouts, use_timeouts_for
@@ -68,14 +69,41 @@ class LabState:
 
     @classmethod
     def load(cls, settings: Settings) -> LabState | None:
+        """The state of the lab that is up; None when none is; LabStateError when the file is damaged."""
         path = cls.path(settings)
-        try:
-            return cls(**json.loads(path.read_text()))
-        except FileNotFoundError:
+        if not os.path.lexists(path):
             return None
-        except (OSError, ValueError, TypeError) as e:  # TypeError: not a mapping, or not these keys
-            raise LabStateError(f"{path}: not the state of a lab ({e}): `python -m lab reap` removes what a lab "
-                                "left, this file included") from None
+        reap = "`python -m lab reap` removes what a lab left, this file included"
+        try:
+            raw = parse_json(read_text(path, "the file", LabStateError), "the file", LabStateError)
+        except LabStateError as e:
+            raise LabStateError(f"{path}: not the state of a lab ({e}): {reap}") from None
+        try:
+            cls._check(raw, Fields(path, LabStateError, context="not the state of a lab: "))
+        except LabStateError as e:
+            raise LabStateError(f"{e}: {reap}") from None
+        return cls(**raw)
+
+    @classmethod
+    def _check(cls, raw: object, f: Fields) -> None:
+        """What the commands read before anything else: the fields there are, and their kind."""
+        f.mapping(raw, TOP, allowed=[item.name for item in fields(cls)],
+                  required=[item.name for item in fields(cls)
+                            if item.default is MISSING and item.default_factory is MISSING])
+        f.one_of(raw["provider"], "provider", topology.PROVIDERS)
+        for key in ("topology_path", "ssh_config_path", "created_by"):
+            f.text(raw[key], key)
+        f.mapping(raw["endpoints"], "endpoints")
+
+
+def restorable(settings: Settings) -> tuple[LabState, snapshots.Snapshot]:
+    """The lab that is up and the snapshot it recorded, checked before anything needs Vagrant:
+    SnapshotError when no lab is up or it has no usable snapshot, LabStateError when its state is damaged."""
+    state = LabState.load(settings)
+    if state is None:
+        raise snapshots.SnapshotError("no lab is up (no .lab/state.json): `python -m lab up` brings one up "
+                                      "and snapshots it")
+    return state, snapshots.recorded(state.snapshot, LabState.path(settings))
 
 
 class Lab:
@@ -196,11 +224,7 @@ class Lab:
         """Put the lab that is up back to its provisioned snapshot: every node as its provisioning
         left it, before any of the article's steps. Refused unless the snapshot was taken with
         today's provisioning inputs; the nodes' own provisioning records are checked afterwards."""
-        state = self.state()
-        if state is None:
-            raise snapshots.SnapshotError("no lab is up (no .lab/state.json): `python -m lab up` brings one up "
-                                          "and snapshots it")
-        recorded = snapshots.Snapshot(**state.snapshot) if state.snapshot else None
+        state, recorded = restorable(self.settings)
         with self.progress.stage("restore"):
             self.progress.phase(LAB, "check", "the snapshot and today's provisioning inputs",
                                 awaited="vagrant snapshot list")

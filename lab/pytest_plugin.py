@@ -28,7 +28,7 @@ from lab import artifacts, diagnostics, pytest_report, recorder
 from lab import topology as topology_mod
 from lab.claims import CLAIMS
 from lab.inputs import InputError
-from lab.lifecycle import Lab, LabState
+from lab.lifecycle import Lab, LabState, LabStateError, restorable
 from lab.node import Node
 from lab.progress import Progress, Tailer
 from lab.provisioned import ProvisioningIncomplete
@@ -73,6 +73,7 @@ def pytest_configure(config):
     try:
         settings = _settings(config)
         state_dir = settings.writable_state_dir()
+        settings.cache_dir  # a relative LAB_CACHE_DIR is refused here as the command line refuses it
         topo = topology_mod.load(settings.topology_path)
         topo.require_provider(settings.provider)
     except topology_mod.TopologyError as e:
@@ -239,6 +240,14 @@ class LabSession:
 
 
 def _bring_up(config) -> LabState:
+    try:
+        return _bring_up_or_reuse(config)
+    except LabStateError as e:  # a damaged .lab/state.json: one line, as the command line says it
+        problem = str(e)
+    pytest.fail(problem, pytrace=False)  # outside the except: pytest would show the error it replaces
+
+
+def _bring_up_or_reuse(config) -> LabState:
     settings: Settings = config._lab_settings
     run_dir = _run_dir(config)
     failed = run_dir / "bringup-failed"
@@ -282,9 +291,13 @@ def _bring_up(config) -> LabState:
 def _restore(config, settings: Settings) -> None:
     progress = _progress(config)
     try:
+        restorable(settings)  # no usable snapshot is said before anything needs Vagrant
         Lab(settings, say=progress.echo or (lambda _msg: None), progress=progress).restore()
     except (SnapshotError, ProvisioningIncomplete) as e:
-        pytest.fail(f"--lab-reuse=fresh: {e}", pytrace=False)
+        problem = str(e)
+    else:
+        return
+    pytest.fail(f"--lab-reuse=fresh: {problem}", pytrace=False)
 
 
 def _require_finished_provisioning(settings: Settings, state: LabState) -> None:

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,6 +31,7 @@ import pytest
 from _pytest.junitxml import xml_key  # the junitxml plugin's LogXML, to name its file
 
 from lab import report
+from lab.inputs import InputError, writable_folder
 
 LAB_FILE = "lab-state.json"
 REAL_OUTPUTS = "real-outputs"  # lab.recorder's folder, one lab run's
@@ -54,6 +54,9 @@ def report_dir(config) -> Path:
     if hasattr(config, "workerinput") and "lab_report_dir" in config.workerinput:
         return Path(config.workerinput["lab_report_dir"])
     value = config.getoption("lab_report_dir", default=None)
+    if value is not None and not value.strip():
+        raise pytest.UsageError(f"--lab-report-dir {value!r}: names no folder: give the folder for the reports "
+                                "(or leave the option out for reports/)")
     return (config.invocation_params.dir / value).resolve() if value else config.rootpath / "reports"
 
 
@@ -65,16 +68,10 @@ def run_records(config) -> Path:
 
 
 def _require_writable(directory: Path) -> None:
-    """The report directory, or the folder it will be made in, is a directory this process can write."""
-    existing = directory
     try:
-        while not existing.exists():
-            existing = existing.parent
-        if not existing.is_dir():
-            raise pytest.UsageError(f"--lab-report-dir {directory}: {existing} is not a directory")
-        tempfile.TemporaryFile(dir=existing).close()
-    except OSError as e:
-        raise pytest.UsageError(f"--lab-report-dir {directory}: cannot write in {existing}: {e.strerror}") from None
+        writable_folder(directory, "--lab-report-dir")
+    except InputError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml's pytest_configure reads --junitxml

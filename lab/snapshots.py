@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.inputs import Fields, kind
+from lab.printable import printable
 
 NAME = "nwl-provisioned"
 _MACHINE = re.compile(r"^==> (\S+): ?(.*)$")
+# What `vagrant snapshot save` takes as a name, and lists back on a line of its own.
+_SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class SnapshotError(RuntimeError):
@@ -45,11 +51,27 @@ def names_by_machine(output: str) -> dict[str, list[str]]:
     return found
 
 
-def usable(snapshot: Snapshot | None, listed: dict[str, list[str]], tokens: dict[str, str]) -> None:
-    """Raise SnapshotError unless every node has the snapshot and it was taken with `tokens`."""
-    if snapshot is None:
+def recorded(raw: object, state_path: Path) -> Snapshot:
+    """The snapshot the lab's state records (its `snapshot` field); SnapshotError when there is none
+    or it is not one (a hand-edited or damaged state)."""
+    if raw is None:
         raise SnapshotError("the lab that is up recorded no snapshot of its provisioned state (it was brought "
                             "up before snapshots, or saving one failed): `python -m lab down` and `up` again")
+    f = Fields(state_path, SnapshotError, context="not a snapshot the lab recorded: ")
+    f.mapping(raw, "snapshot", allowed=("name", "provision_tokens", "saved_seconds"),
+              required=("name", "provision_tokens", "saved_seconds"))
+    name = f.text(raw["name"], "snapshot.name", _SNAPSHOT_NAME, "a snapshot name")
+    tokens = f.mapping(raw["provision_tokens"], "snapshot.provision_tokens")
+    for node, token in tokens.items():
+        f.text(token, f"snapshot.provision_tokens.{printable(str(node), 40)}")
+    seconds = raw["saved_seconds"]
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        f.fail("snapshot.saved_seconds", f"must be a number of seconds, got {kind(seconds)}")
+    return Snapshot(name, dict(tokens), float(seconds))
+
+
+def usable(snapshot: Snapshot, listed: dict[str, list[str]], tokens: dict[str, str]) -> None:
+    """Raise SnapshotError unless every node has the snapshot and it was taken with `tokens`."""
     lacking = sorted(node for node in tokens if snapshot.name not in listed.get(node, []))
     if lacking:
         raise SnapshotError(f"{', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} no snapshot "

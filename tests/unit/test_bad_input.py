@@ -261,7 +261,7 @@ def test_a_damaged_lab_state_is_named_not_a_traceback(tmp_path):
     for damage in ("{", "[]", '{"provider": "libvirt", "colour": "blue"}'):
         lifecycle.LabState.path(settings).parent.mkdir(exist_ok=True)
         lifecycle.LabState.path(settings).write_text(damage)
-        with pytest.raises(lifecycle.LabStateError, match=r"state\.json: not the state of a lab .*python -m lab reap"):
+        with pytest.raises(lifecycle.LabStateError, match=r"state\.json: not the state of a lab.*python -m lab reap"):
             lifecycle.LabState.load(settings)
 
 
