@@ -73,6 +73,9 @@ def _members(tar: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
     members = {}
     for member in tar.getmembers():
         name = member.name
+        if printable(name) != name or printable(member.linkname) != member.linkname:
+            raise NotADockerSave(f"member {printable(name, 80)} has control characters in its name or link, "
+                                 "which docker save never writes")
         if _escapes(name):
             raise NotADockerSave(f"member {printable(name, 80)} lies outside the archive (an absolute path or ..)")
         if member.issym() or member.islnk():

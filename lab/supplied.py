@@ -46,11 +46,13 @@ def _script(artifact: Artifact, path: Path) -> str:
     first = text.split(b"\n", 1)[0]
     if not first.startswith(b"#!"):
         raise NotWhatItClaims("not a script (its first line is no #! line)")
-    named = _SCRIPT_VERSION.search(text)
-    if named is None:
+    named = _SCRIPT_VERSION.findall(text)
+    if not named:
         raise NotWhatItClaims(f'a script without SCRIPT_VERSION="{artifact.version}" (weave\'s script names its '
                               "release so): not weave's script")
-    version = named.group(1).decode(errors="replace")
+    if len(named) > 1:  # the shell keeps the last, which the check would not have read
+        raise NotWhatItClaims(f"a script setting SCRIPT_VERSION {len(named)} times (weave's script sets it once)")
+    version = named[0].decode(errors="replace")
     if version != artifact.version:
         raise NotWhatItClaims(f'its SCRIPT_VERSION is "{printable(version, 80)}": the script of another weave '
                               f"than {artifact.version}")
@@ -76,7 +78,8 @@ def _images(artifact: Artifact, path: Path) -> str:
     return held
 
 
-# What provisioning's binary_from (provision/stack/lib.sh) can extract: Python's zipfile methods.
+# What provisioning's binary_from (provision/stack/lib.sh) can extract: it runs the guest's python3
+# zipfile (not unzip), and Debian 12's python3 reads all four, LZMA included (its _lzma module).
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 
 
@@ -89,18 +92,48 @@ def _zip(artifact: Artifact, path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             info = archive.getinfo(member)
+            others = [printable(name, 80) for name in archive.namelist() if name != member]
+            if archive.namelist().count(member) > 1:
+                raise NotWhatItClaims(f"a zip holding {member} {archive.namelist().count(member)} times "
+                                      "(provisioning would extract the last)")
+            if others:  # provisioning extracts only the binary: what else a zip carries came from elsewhere
+                raise NotWhatItClaims(f"a zip holding more than the {member} binary: {', '.join(others[:5])}"
+                                      f"{' ...' if len(others) > 5 else ''} (HashiCorp's zips hold it alone)")
             _binary_member(info)
             with archive.open(info) as binary:
-                magic = binary.read(4)
+                header = binary.read(_ELF_HEADER_SIZE)
                 while binary.read(1 << 20):  # to the end: zipfile checks the CRC there
                     pass
     except KeyError:
         raise NotWhatItClaims(f"a zip without the {member} binary") from None
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error) as e:
         raise NotWhatItClaims(f"an unreadable zip ({printable(str(e), 80)})") from None
-    if magic != b"\x7fELF":
-        raise NotWhatItClaims(f"a zip whose {member} is not a Linux program (no ELF header)")
+    problem = _not_an_amd64_program(header)
+    if problem:
+        raise NotWhatItClaims(f"a zip whose {member} is not a linux_amd64 program ({problem})")
     return f"a zip holding {member} ({info.file_size} bytes)"
+
+
+_ELF_HEADER_SIZE = 64  # an ELF64 header
+_EM_X86_64 = 62
+
+
+def _not_an_amd64_program(header: bytes) -> str:
+    """What the ELF header shows against the nodes' machine (64-bit little-endian x86-64), or ""."""
+    if header[:4] != b"\x7fELF":
+        return "no ELF header"
+    if len(header) < _ELF_HEADER_SIZE:
+        return f"its ELF header is cut short at {len(header)} bytes"
+    if header[4] != 2:
+        return "a 32-bit ELF class, not 64-bit"
+    if header[5] != 1:
+        return "a big-endian ELF, not little-endian"
+    machine = int.from_bytes(header[18:20], "little")
+    if machine != _EM_X86_64:
+        return f"built for ELF machine {machine}, not x86-64 ({_EM_X86_64})"
+    if int.from_bytes(header[52:54], "little") != _ELF_HEADER_SIZE:
+        return "its ELF header size is not that of a 64-bit program"
+    return ""
 
 
 def _binary_member(info: zipfile.ZipInfo) -> None:
@@ -115,6 +148,9 @@ def _binary_member(info: zipfile.ZipInfo) -> None:
     if mode & 0o111 != 0o111:
         raise NotWhatItClaims(f"a zip whose {name} has mode {mode & 0o7777:04o}, not executable (HashiCorp's zips "
                               "store 0755)")
+    if mode & 0o7777 & ~0o755:  # binary_from would extract it so: setuid, or writable by anyone
+        raise NotWhatItClaims(f"a zip whose {name} has mode {mode & 0o7777:04o}, more than 0755 (setuid, setgid, "
+                              "sticky or writable by others; HashiCorp's zips store 0755)")
     if info.flag_bits & 0x1:
         raise NotWhatItClaims(f"a zip whose {name} is encrypted")
     if info.compress_type not in _ZIP_METHODS:
