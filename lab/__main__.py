@@ -256,12 +256,13 @@ def _say_where_from(folder: Path, entries: list[artifacts.CacheEntry], added: li
     held = [e.artifact.label for e in entries if e.status == "ok" and e.artifact not in added]
     lacking = [e.artifact.label for e in entries if e.status == "missing"]
     optional = [e.artifact.label for e in entries if e.status == "missing" and e.artifact.component not in asked]
-    print(f"from {folder}: {', '.join(taken) or 'nothing'}")
+    folder_name = printable(str(folder))
+    print(f"from {folder_name}: {', '.join(taken) or 'nothing'}")
     if held:
         print(f"already in the cache: {', '.join(held)}")
     if lacking:
         print(f"still missing: {', '.join(lacking)}"
-              + (f" ({', '.join(optional)}: not asked for, as {folder} holds no file of theirs; name them with "
+              + (f" ({', '.join(optional)}: not asked for, as {folder_name} holds no file of theirs; name them with "
                  "--component to require them)" if optional else ""))
 
 

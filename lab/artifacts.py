@@ -30,7 +30,7 @@ from lab import supplied
 from lab.images import REF, NotADockerSave, normalise, saved_tags
 from lab.inputs import TOP, Fields, InputError, from_variable, kind, load_yaml, parse_json, quoted, read_text
 from lab.printable import printable
-from lab.trust import FIRST_USE, LABELS, OPERATOR, OPERATOR_DIFFERS, OPERATOR_UNPINNED, VERIFIED, known
+from lab.trust import FIRST_USE, LABELS, OPERATOR, OPERATOR_DIFFERS, OPERATOR_UNPINNED, VERIFIED
 
 MANIFEST = Path(__file__).with_name("versions.yaml")
 COMPONENTS = ("docker", "weave", "consul", "nomad")
@@ -116,11 +116,12 @@ class ManifestError(InputError, ArtifactError):
     """lab/versions.yaml is unusable; the message names the file, the key path and the problem."""
 
 
-_PROFILE_NAME = re.compile(r"[a-z][a-z0-9-]*")
+PROFILE_NAME = re.compile(r"[a-z][a-z0-9-]*")
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+~_-]*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FINGERPRINT = re.compile(r"[0-9A-Fa-f]{40}")
 _URL = re.compile(r"https?://[^\s/]+/\S*")
+_HTTPS_URL = re.compile(r"https://[^\s/]+/\S*")
 _DEB_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~_-]*\.deb")
 _DEB_PACKAGE = re.compile(r"[a-z0-9][a-z0-9.+-]+")
 _DEB_VERSION = re.compile(r"[0-9][A-Za-z0-9.+~:-]*")
@@ -140,6 +141,9 @@ _SOURCE_KEYS = {
     "hashicorp": {"version", "source", "sha256", "size"},
     "debian": {"version", "source", "package", "package_version", "suite", "filename", "sha256", "size"},
 }
+# Where each component can come from: Docker is the box's own (provisioning installs none); the
+# HashiCorp binaries from HashiCorp's releases or a Debian package. weave has an entry of its own.
+_COMPONENT_SOURCES = {"docker": ("box",), "consul": ("hashicorp", "debian"), "nomad": ("hashicorp", "debian")}
 _DEBIAN_REQUIRED = ("package", "package_version", "suite", "filename", "sha256")
 _COMPONENT_KEYS = {"nomad": {"hcl"}}
 _WEAVE_KEYS = {"version", "script", "images", "env"}
@@ -158,13 +162,14 @@ class _Manifest:
         self.signing_key = {
             "fingerprint": f.text(key["fingerprint"], "hashicorp_signing_key.fingerprint", _FINGERPRINT,
                                   "a key fingerprint (40 hex digits)"),
-            "url": f.text(key["url"], "hashicorp_signing_key.url", _URL, "an http(s) URL"),
+            # Fetched whole to check the release sums' signature: over plain http anyone between could swap it.
+            "url": f.text(key["url"], "hashicorp_signing_key.url", _HTTPS_URL, "an https:// URL"),
         }
         self.raw = f.mapping(raw["profiles"], "profiles")
         if not self.raw:
             f.fail("profiles", "names no profile")
         for name in self.raw:
-            f.text(name, f"profiles.{name}", _PROFILE_NAME, "a profile name (lower-case letters, digits, dashes)")
+            f.text(name, f"profiles.{name}", PROFILE_NAME, "a profile name (lower-case letters, digits, dashes)")
             f.mapping(self.raw[name], f"profiles.{name}")
         self.names = list(self.raw)
 
@@ -212,7 +217,7 @@ def _component(name: str, entry: object, where: str, f: Fields) -> Component:
     if name == "weave":
         return _weave(entry, where, f)
     entry = f.mapping(entry, where, required=("version", "source"))
-    source = f.one_of(entry["source"], f"{where}.source", _SOURCE_KEYS)
+    source = f.one_of(entry["source"], f"{where}.source", _COMPONENT_SOURCES[name])
     f.mapping(entry, where, allowed=_SOURCE_KEYS[source] | _COMPONENT_KEYS.get(name, set()) | {"note"})
     version = f.text(entry["version"], f"{where}.version", _VERSION, "a version (letters, digits, . + ~ _ -)")
     pins = _pins(entry, where, f)
@@ -359,7 +364,7 @@ class Cache:
                            "on a machine that can download it")
             return CacheEntry(artifact, "missing", f"{artifact.label} is not in the cache {self.root}: {how}")
         actual = sha256_of(path)
-        trust = known(recorded.get("trust", ""))
+        trust = recorded.get("trust", "")
         if trust in OPERATOR:  # the operator's file is held to what was recorded, pinned or not
             expected, origin = recorded["sha256"], "recorded when the operator supplied it"
             trust = _operator_trust(artifact, expected, path.stat().st_size)
@@ -478,6 +483,10 @@ class Cache:
                 if not isinstance(entry.get(field_name, ""), str):
                     raise CacheError(f"{self.index_path}: {printable(key, 80)}.{field_name}: must be a string, "
                                      f"got {printable(kind(entry[field_name]), 80)}: {damaged}")
+            # A level this lab has no words for would be shown as some trust it cannot vouch for.
+            if entry.get("trust", "") not in (*LABELS, ""):
+                raise CacheError(f"{self.index_path}: {printable(key, 80)}.trust: {quoted(entry['trust'])} is not "
+                                 f"one of {', '.join(LABELS)}: {damaged}")
         return index
 
     def _write_index(self, index: dict) -> None:

@@ -46,6 +46,9 @@ MAX_MEMORY_MB = 256 * 1024
 MAX_CPUS = 64
 
 _NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
+_BOX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?")
+_VERSION_CONSTRAINT = r"(?:[<>=!~]{1,2} ?)?[0-9][0-9A-Za-z.+-]{0,40}"
+_BOX_VERSION = re.compile(rf"{_VERSION_CONSTRAINT}(?:, ?{_VERSION_CONSTRAINT}){{0,3}}")
 _TOP_KEYS = {"name", "networks", "nodes", "resources", "providers"}
 _NETWORK_KEYS = {"hostonly": {"cidr"}, "nat": {"cidr", "gateway"}, "management": {"cidr"}}
 _NODE_KEYS = {"name", "hostonly_ip", "nat_ip"}
@@ -206,6 +209,11 @@ def parse(raw: Any, path: Path = DEFAULT_PATH) -> Topology:
         providers[provider] = {k: v.string(entry, k, f"providers.{provider}.{k}") for k in entry}
         if "box" not in entry:
             v.fail(f"providers.{provider}.box", "is required")
+        # Both go to Vagrant (and its Vagrantfile, box names into commands): only the forms Vagrant knows.
+        v.text(providers[provider]["box"], f"providers.{provider}.box", _BOX, "a box name (owner/name)")
+        if "box_version" in entry:
+            v.text(providers[provider]["box_version"], f"providers.{provider}.box_version", _BOX_VERSION,
+                   "a box version or constraint (like 202401.31.0 or >= 12, < 13)")
     driver = providers.get("libvirt", {}).get("driver", "auto")
     if driver not in LIBVIRT_DRIVERS:
         v.fail("providers.libvirt.driver", f"{quoted(driver)} is not one of {', '.join(LIBVIRT_DRIVERS)}")

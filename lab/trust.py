@@ -9,20 +9,13 @@ FIRST_USE = "first-use"                         # nothing to check it against: i
 OPERATOR_UNPINNED = "operator-unpinned"         # fetch --from --accept-unpinned, nothing pins it
 OPERATOR_DIFFERS = "operator-differs-from-pin"  # fetch --from --accept-unpinned, and it is not what is pinned
 OPERATOR = (OPERATOR_UNPINNED, OPERATOR_DIFFERS)
-UNKNOWN = "unknown"                             # the cache's index records a level this lab does not know
 # In words, weakest last.
 LABELS = {
     VERIFIED: "verified",
     FIRST_USE: "trust on first use",
     OPERATOR_UNPINNED: "supplied by the operator, unpinned",
     OPERATOR_DIFFERS: "supplied by the operator, differs from the pin in lab/versions.yaml",
-    UNKNOWN: "of unknown trust (the cache's index records a level this lab does not know)",
 }
-
-
-def known(level: str) -> str:
-    """A level as read from the cache's index: one of LABELS, "" where none was recorded, else UNKNOWN."""
-    return level if level in LABELS or level == "" else UNKNOWN
 
 
 def weakest(levels: Iterable[str]) -> str:

@@ -217,9 +217,6 @@ BAD = {
         mirrored, VERSIONS, ["fetch", "--component", "weave"], 1,
         "holds the images weaveworks/weave:2.8.1, weaveworks/weavedb:latest, weaveworks/weaveexec:2.8.1, not this "
         "profile's mirror.example.com/weaveworks/weave:2.8.1"),
-    "an index entry of unknown trust": (cached_images("blessed"), {}, ["--profile", "current", "versions"], 0,
-                                        f"images {IMAGES}: ok, of unknown trust (the cache's index records a level "
-                                        "this lab does not know) (unknown)"),
     # a file the operator put in the cache by hand is never deleted
     "a file placed by hand in the cache": (placed_by_hand, {}, WEAVE, 0,
                                            "moved {tmp}/cache/artifacts/weave/2.8.1/weave-2.8.1 aside to "
