@@ -121,7 +121,8 @@ _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+~_-]*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FINGERPRINT = re.compile(r"[0-9A-Fa-f]{40}")
 _URL = re.compile(r"https?://[^\s/]+/\S*")
-_HTTPS_URL = re.compile(r"https://[^\s/]+/\S*")
+# Plain http only from this machine itself (a local mirror, the tests' release server).
+_KEY_URL = re.compile(r"(https://[^\s/]+|http://(127\.0\.0\.1|localhost)(:[0-9]+)?)/\S*")
 _DEB_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~_-]*\.deb")
 _DEB_PACKAGE = re.compile(r"[a-z0-9][a-z0-9.+-]+")
 _DEB_VERSION = re.compile(r"[0-9][A-Za-z0-9.+~:-]*")
@@ -163,7 +164,8 @@ class _Manifest:
             "fingerprint": f.text(key["fingerprint"], "hashicorp_signing_key.fingerprint", _FINGERPRINT,
                                   "a key fingerprint (40 hex digits)"),
             # Fetched whole to check the release sums' signature: over plain http anyone between could swap it.
-            "url": f.text(key["url"], "hashicorp_signing_key.url", _HTTPS_URL, "an https:// URL"),
+            "url": f.text(key["url"], "hashicorp_signing_key.url", _KEY_URL,
+                          "an https:// URL (or http:// on this machine)"),
         }
         self.raw = f.mapping(raw["profiles"], "profiles")
         if not self.raw:

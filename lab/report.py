@@ -26,7 +26,6 @@ from pathlib import Path
 import jinja2
 
 from lab import trust
-from lab.artifacts import PROFILE_NAME
 from lab.claims import CLAIMS, Claim
 from lab.inputs import TOP, Fields, InputError, kind, load_json, quoted
 
@@ -428,8 +427,6 @@ def _check_result(f: Fields, result: object, where: str) -> None:
 def _check_metadata(f: Fields, meta: dict) -> None:
     """Every metadata field that to_markdown, to_html and merge read has the type they use."""
     _texts(f, meta, "metadata", _META_TEXT, nullable=True)  # the lab's state has no libvirt_driver on VirtualBox
-    if meta.get("profile") is not None:
-        f.text(meta["profile"], "metadata.profile", PROFILE_NAME, "a profile name (lower-case letters, digits, dashes)")
     for name, version in f.mapping(meta.get("versions", {}), "metadata.versions").items():
         if not isinstance(version, str):
             f.fail(f"metadata.versions.{_key(name)}", f"must be a version string, got {kind(version)}")
@@ -463,7 +460,7 @@ def check(run: object, path: Path) -> None:
     """Refuse what the report would misread: every key path the renderers use has the type they expect."""
     f = Fields(path, ReportError)
     f.mapping(run, TOP)
-    if run.get("schema") != SCHEMA:  # another layout would be misread field by field
+    if "schema" in run and run["schema"] != SCHEMA:  # another layout would be misread field by field
         f.fail("schema", f"must be {SCHEMA} (the layout this version writes and reads), got {kind(run.get('schema'))}")
     if not isinstance(run.get("results"), list):
         f.fail("results", "must be a list of test results: not a claims report")
@@ -504,16 +501,18 @@ def merge(paths: Iterable[Path | str]) -> str:
 
 def merge_runs(runs: list[tuple[Path, dict]]) -> str:
     """merge, of runs already loaded (each with the file it came from). Each column is a profile's:
-    a report that does not name its profile is refused, not named after its file."""
+    a report that does not name its profile is named by its folder (reports/<profile>/claims.json),
+    and refused elsewhere: a column named after any file would pass for a profile."""
     names = []
     for i, (path, run) in enumerate(runs):
-        if not run.get("metadata", {}).get("profile"):
-            raise ReportError(f"{path}: metadata.profile: is required to merge (each column is a profile's): "
-                              "a report the lab wrote names it; show this one alone with --from")
         earlier = next((other for other, _ in runs[:i] if _same_file(other, path)), None)
         if earlier is not None:
             raise ReportError(f"{path}: given twice to --merge (as {earlier}): each report is one column")
-        name = profile_name(run)
+        in_a_profile_folder = path.name == "claims.json" and path.parent.name
+        if not run.get("metadata", {}).get("profile") and not in_a_profile_folder:
+            raise ReportError(f"{path}: metadata.profile: is required to merge a report not named "
+                              "<profile>/claims.json (each column is a profile's)")
+        name = profile_name(run, path.parent.name)
         names.append(name if name not in names else f"{name} ({path})")
     lines = ["# Article claims across version profiles", ""]
     info = [["provider"] + [_provider(r.get("metadata", {})) for _, r in runs],

@@ -110,18 +110,20 @@ def _zip(artifact: Artifact, path: Path) -> str:
         raise NotWhatItClaims(f"an unreadable zip ({printable(str(e), 80)})") from None
     problem = _not_an_amd64_program(header)
     if problem:
-        raise NotWhatItClaims(f"a zip whose {member} is not a linux_amd64 program ({problem})")
+        program = "a Linux program" if problem == _NO_ELF else "a Linux program for amd64"
+        raise NotWhatItClaims(f"a zip whose {member} is not {program} ({problem})")
     return f"a zip holding {member} ({info.file_size} bytes)"
 
 
 _ELF_HEADER_SIZE = 64  # an ELF64 header
 _EM_X86_64 = 62
+_NO_ELF = "no ELF header"
 
 
 def _not_an_amd64_program(header: bytes) -> str:
     """What the ELF header shows against the nodes' machine (64-bit little-endian x86-64), or ""."""
     if header[:4] != b"\x7fELF":
-        return "no ELF header"
+        return _NO_ELF
     if len(header) < _ELF_HEADER_SIZE:
         return f"its ELF header is cut short at {len(header)} bytes"
     if header[4] != 2:

@@ -62,7 +62,7 @@ def saved_images(tags: list[str], manifest: list | None = None, extra=(), layer_
     return out.getvalue()
 
 
-def hashicorp_zip(path: Path, member: str, content: bytes = b"\x7fELF a rebuilt binary", mode: int = 0o100755,
+def hashicorp_zip(path: Path, member: str, content: bytes = ELF, mode: int = 0o100755,
                   compress_type: int = zipfile.ZIP_STORED) -> Path:
     with zipfile.ZipFile(path, "w") as archive:
         info = zipfile.ZipInfo(member)

@@ -18,7 +18,7 @@ import yaml
 
 from lab import artifacts, report, stage, topology
 from lab.artifacts import Artifact, ArtifactError, Cache, Fetcher
-from tests.unit.archives import docker_save, hashicorp_zip, weave_script
+from tests.unit.archives import ELF, docker_save, hashicorp_zip, weave_script
 
 ROOT = Path(__file__).parents[2]
 
@@ -103,7 +103,7 @@ BAD_MANIFESTS = {
     "a version that climbs out of the cache": (lambda r: _current("consul")(r).update(version="../../etc"),
                                                "profiles.current.consul.version: '../../etc' is not a version"),
     "an unknown source": (lambda r: _current("consul")(r).update(source="ftp"),
-                          "profiles.current.consul.source: 'ftp' is not one of box, hashicorp, debian"),
+                          "profiles.current.consul.source: 'ftp' is not one of hashicorp, debian"),
     "no source": (lambda r: _current("nomad")(r).pop("source"), "profiles.current.nomad.source: is required"),
     "a misspelt pin": (lambda r: _current("nomad")(r).update(sha265="0" * 64),
                        "profiles.current.nomad: unknown key(s) sha265"),
@@ -380,7 +380,7 @@ def release_server(tmp_path):
 
 def zip_of(program: bytes) -> bytes:
     """A HashiCorp zip holding a nomad binary of this content (after an ELF header)."""
-    return hashicorp_zip(io.BytesIO(), "nomad", b"\x7fELF " + program).getvalue()
+    return hashicorp_zip(io.BytesIO(), "nomad", ELF + program).getvalue()
 
 
 NOMAD_999 = zip_of(b"nomad 9.9.9")
@@ -691,7 +691,7 @@ def test_an_operators_file_that_matches_its_pin_is_simply_verified(tmp_path):
                     say=lambda m: None, from_dir=folder, accept_unpinned=True).fetch(only=("nomad",))[0]
     assert (entry.status, entry.trust) == ("ok", "verified")
     assert entry.verified == (f"sha256 pinned in lab/versions.yaml (copied from {folder}: "
-                              "a zip holding nomad (21 bytes))")
+                              f"a zip holding nomad ({len(ELF)} bytes))")
 
 
 def test_pinned_digests_are_named_as_not_checked(tmp_path):

@@ -85,7 +85,7 @@ def cached_consul(index: object) -> Callable[[Path], None]:
 
 def pinned_nomad_on_a_stick(tmp: Path) -> None:
     """--from stick/: a nomad zip that a copy of versions.yaml pins (so fetch would cache it)."""
-    zip_bytes = hashicorp_zip(io.BytesIO(), "nomad", b"\x7fELF a stand-in for nomad 1.11.3").getvalue()
+    zip_bytes = hashicorp_zip(io.BytesIO(), "nomad").getvalue()
     (tmp / "stick").mkdir()
     (tmp / "stick" / "nomad_1.11.3_linux_amd64.zip").write_bytes(zip_bytes)
     versions(lambda r: r["profiles"]["current"]["nomad"].update(sha256=hashlib.sha256(zip_bytes).hexdigest()))(tmp)
