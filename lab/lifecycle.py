@@ -22,7 +22,6 @@ from lab.inputs import TOP, Fields, InputError, parse_json, read_text
 from lab.libvirt_host import LibvirtHost, virsh
 from lab.node import CommandError, Node, SshEndpoint
 from lab.parallel import on_each
-from lab.printable import printable
 from lab.progress import LAB, Progress
 from lab.provisioned import ProvisioningIncomplete
 from lab.settings import Settings, timeouts, use_timeouts_for

@@ -73,7 +73,7 @@ def pytest_configure(config):
     try:
         settings = _settings(config)
         state_dir = settings.writable_state_dir()
-        settings.cache_dir  # a relative LAB_CACHE_DIR is refused here as the command line refuses it
+        _ = settings.cache_dir  # a relative LAB_CACHE_DIR is refused here as the command line refuses it
         topo = topology_mod.load(settings.topology_path)
         topo.require_provider(settings.provider)
     except topology_mod.TopologyError as e:

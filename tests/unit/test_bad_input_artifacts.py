@@ -251,15 +251,21 @@ BAD = {
 }
 
 
-@pytest.mark.parametrize("setup, env, argv, status, words", BAD.values(), ids=BAD.keys())
-def test_bad_artifact_input_is_refused_or_said(tmp_path, setup, env, argv, status, words):
+def run_row(tmp: Path, setup, env: dict, argv: list[str], status: int, words: str):
+    """A row's command run on its setup: no traceback, no raw escape, its exit status and words."""
     if setup:
-        setup(tmp_path)
-    proc = lab(tmp_path, *(_fill(a, tmp_path) for a in argv), env={k: _fill(v, tmp_path) for k, v in env.items()})
+        setup(tmp)
+    proc = lab(tmp, *(_fill(a, tmp) for a in argv), env={k: _fill(v, tmp) for k, v in env.items()})
     output = proc.stdout + proc.stderr
     assert "Traceback" not in output and "\x1b" not in output, output
     assert proc.returncode == status, output
-    assert _fill(words, tmp_path) in output, output
+    assert _fill(words, tmp) in output, output
+    return proc
+
+
+@pytest.mark.parametrize("setup, env, argv, status, words", BAD.values(), ids=BAD.keys())
+def test_bad_artifact_input_is_refused_or_said(tmp_path, setup, env, argv, status, words):
+    proc = run_row(tmp_path, setup, env, argv, status, words)
     if status == 2:
         assert proc.stderr.splitlines() == [f"error: {proc.stderr.strip()[7:]}"], proc.stderr
     if status == 1:
