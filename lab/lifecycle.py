@@ -197,6 +197,7 @@ class Lab:
             # report keeps the lab's own bring-up and shows this one beside it.
             state.phases = {**existing.phases, "completion": timings}
             state.up_seconds = existing.up_seconds
+            state.snapshot = existing.snapshot  # taken with the same provisioning inputs
         else:
             state.phases = {"bring-up": timings}
             state.up_seconds = self.progress.total("bring-up")

@@ -42,3 +42,5 @@ def test_an_unfinished_provisioning_is_refused_and_up_provisions_it_again(lab, u
     # The report keeps the run's own bring-up timings; this completion is shown beside them.
     assert (state.phases["bring-up"], state.up_seconds) == (lab.state.phases["bring-up"], lab.state.up_seconds)
     assert "u3" in state.phases["completion"]["provision stack"]
+    # ... and its snapshot of the provisioned lab (the real run of 2026-12-04 lost it here).
+    assert state.snapshot == lab.state.snapshot
