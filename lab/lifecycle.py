@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import time
@@ -120,6 +119,8 @@ class Lab:
         VagrantLab.check_installed(settings.provider)
         self.vagrant = VagrantLab(settings, self.topology.digest)
         self.libvirt = LibvirtHost(self.topology, settings.state_dir) if settings.provider == "libvirt" else None
+        # Each node provisioned again by the last `up` (its marker missing or stale): its component lines.
+        self.provisioned_again: dict[str, list[str]] = {}
 
     # -- bring-up --------------------------------------------------------------------------
     def prepare(self) -> list[str]:
@@ -324,7 +325,7 @@ class Lab:
             return
         self._note(f"provisioning did not finish on {provisioned.describe(stale)}: provisioning again")
         self._leave_out_images_present(state, list(stale))
-        self.vagrant.provision(list(stale), on_step=self._on_step)
+        self.provisioned_again = provisioned.component_lines(self.vagrant.provision(list(stale), on_step=self._on_step))
         for name in stale:
             self.progress.end(name)
         still = self._unfinished(state, self._tokens)
@@ -395,10 +396,7 @@ class Lab:
             raise RuntimeError("the lab is not up (no .lab/state.json): `python -m lab up` provisions it")
         self.stage_stack()
         self._leave_out_images_present(state, self.topology.node_names)
-        outputs = self.vagrant.provision(self.topology.node_names, on_step=on_step)
-        lines = {node: [m.group(1).strip() for m in re.finditer(r"^\s*\S+: (\w+ \S+: (?:unchanged|changed.*))$",
-                                                                 output, re.M)]
-                 for node, output in outputs.items()}
+        lines = provisioned.component_lines(self.vagrant.provision(self.topology.node_names, on_step=on_step))
         state.stack = stage.as_json(self._stack)
         state.provision_tokens = dict(self._tokens)
         self.check_provisioned(state)

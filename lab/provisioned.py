@@ -10,6 +10,7 @@ if every provisioner before it succeeded. The lab compares that with the token i
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from lab.node import Node
@@ -18,8 +19,18 @@ MARKER = "/etc/nomad-weave-lab/provisioned"
 TOKEN_FILE = "provision-token"  # in each node's stage folder; the Vagrantfile reads it
 
 
+# What provision/stack/*.sh print per component, behind Vagrant's "    u1: " prefix.
+_COMPONENT_LINE = re.compile(r"^\s*\S+: (\w+ \S+: (?:unchanged|changed.*))$", re.M)
+
+
 class ProvisioningIncomplete(RuntimeError):
     pass
+
+
+def component_lines(outputs: dict[str, str]) -> dict[str, list[str]]:
+    """Each node's "consul 1.8.7: unchanged" / "weave 2.8.1: changed: ..." lines, from the output
+    of its `vagrant provision` / `vagrant up`."""
+    return {node: [m.group(1).strip() for m in _COMPONENT_LINE.finditer(output)] for node, output in outputs.items()}
 
 
 def token(stage_dir: Path, sources: list[Path]) -> str:

@@ -59,3 +59,15 @@ def test_the_vagrantfile_clears_the_marker_first_and_writes_it_last():
     text = (ROOT / "Vagrantfile").read_text()
     assert f'marker = "{provisioned.MARKER}"' in text
     assert f'"{provisioned.TOKEN_FILE}"' in text
+
+
+def test_component_lines_are_read_per_node_from_a_real_vagrant_output():
+    sample = (ROOT / "tests/unit/samples/vagrant_up/libvirt-tcg-debian-profile.txt").read_text()
+    # `vagrant provision NAME` prints one node's lines; the sample interleaves three of them.
+    outputs = {name: "".join(line + "\n" for line in sample.splitlines() if re.match(rf"(==>|\s+) ?{name}: ", line))
+               for name in ("u1", "u2", "u3")}
+    lines = provisioned.component_lines(outputs)
+    assert {node: [line.split(":")[0] + ":" + line.split(":")[1] for line in found] for node, found in lines.items()} \
+        == {name: ["docker 20.10.24+dfsg1: unchanged", "consul 1.8.7: changed"] for name in ("u1", "u2", "u3")}
+    # Not the other provisioners' lines ("base: u2 changed: ...", "prereqs: unchanged") nor what is missing.
+    assert all(not line.startswith(("base", "prereqs", "missing")) for found in lines.values() for line in found)
