@@ -1,21 +1,15 @@
-"""Section 5's weave: a 10.32.0.0/16 range split into subnets, default subnet 10.32.0.0/24."""
+"""Section 5's weave: a 10.32.0.0/16 range split into subnets, default subnet 10.32.0.0/24.
+
+The run leaves weave in this state: a later run (or `-k W`) finds another range and resets and
+relaunches section 2's overlay itself (tests/conftest.py's `overlay`), so relaunching it here at
+the end of every run would cost a reset and a launch on three emulated nodes for nothing."""
 import pytest
 
 from lab.article import DEFAULT_SUBNET, ISOLATION_RANGE
 
 
-@pytest.fixture(scope="session")
-def leave_default_overlay(lab, weave):
-    """At the end, leave weave as section 2 expects it (unless the lab is destroyed anyway)."""
-    yield
-    if lab.settings.destroy != "always":
-        nodes = list(lab.nodes.values())
-        weave.reset_all(nodes)
-        weave.launch_mesh(nodes)
-
-
 @pytest.fixture(scope="module")
-def subnet_overlay(lab, weave, leave_default_overlay):
+def subnet_overlay(lab, weave):
     """`weave reset`, then `weave launch --no-dns --ipalloc-range 10.32.0.0/16
     --ipalloc-default-subnet 10.32.0.0/24 <peers>` and `weave expose` on every node."""
     nodes = list(lab.nodes.values())

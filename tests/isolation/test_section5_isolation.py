@@ -16,7 +16,7 @@ pytestmark = stack_state
 
 @claim("I1")
 def test_I1_reset_removes_the_weave_device_containers_and_routes(node, weave, overlay):
-    weave.expose(node)
+    weave.ensure_exposed([node])  # exposed in section 4 already, unless run alone
     # Positive control: all three are there before the reset.
     assert weave_ops.has_device(node) and weave_ops.weave_containers(node) and weave_ops.routes_into(node, overlay)
     weave.reset(node)
@@ -73,17 +73,24 @@ def proxy_containers(lab, nodes, subnet_overlay):
         container.remove()
 
 
+@pytest.fixture(scope="module")
+def proxy_addresses(proxy_containers):
+    """Each proxy container's overlay address (ethwe), read once: a container keeps its address,
+    and a container gone since fails the ping that would use it (docker.ContainerGone)."""
+    return {label: container.weave_address() for label, container in proxy_containers.items()}
+
+
 @claim("I4")
 @pytest.mark.parametrize("label", ["b1", "b2", "b3"])
-def test_I4_through_the_proxy_WEAVE_CIDR_is_honoured(proxy_containers, label):
-    address = proxy_containers[label].weave_address()
+def test_I4_through_the_proxy_WEAVE_CIDR_is_honoured(proxy_containers, proxy_addresses, label):
+    address = proxy_addresses[label]
     assert address is not None and address.ip in B_SUBNET, f"{proxy_containers[label]}: {address}"
 
 
 @claim("I4")
 @pytest.mark.parametrize("label", ["a1", "a2", "a3"])
-def test_I4_through_the_proxy_plain_containers_get_the_default_subnet(proxy_containers, label):
-    address = proxy_containers[label].weave_address()
+def test_I4_through_the_proxy_plain_containers_get_the_default_subnet(proxy_containers, proxy_addresses, label):
+    address = proxy_addresses[label]
     assert address is not None and address.ip in DEFAULT_SUBNET, f"{proxy_containers[label]}: {address}"
 
 
@@ -99,34 +106,44 @@ SIBLING = {"a1": "a2", "a2": "a1", "a3": "a1", "b1": "b2", "b2": "b1", "b3": "b1
 
 @claim("I5")
 @pytest.mark.parametrize("source, target", SAME_SUBNET, ids=[f"{s}_to_{t}" for s, t in SAME_SUBNET])
-def test_I5_containers_of_one_subnet_reach_each_other(proxy_containers, source, target):
+def test_I5_containers_of_one_subnet_reach_each_other(proxy_containers, proxy_addresses, source, target):
     src, dst = proxy_containers[source], proxy_containers[target]
-    result = src.ping(dst.weave_address().ip)
+    assert proxy_addresses[target] is not None, f"{dst} has no overlay address"
+    result = src.ping(proxy_addresses[target].ip)
     assert result.received == result.transmitted == 3, f"{src} -> {dst}: {result}"
 
 
 @claim("I5")
 @pytest.mark.parametrize("source, target", ACROSS_SUBNETS, ids=[f"{s}_to_{t}" for s, t in ACROSS_SUBNETS])
-def test_I5_no_traffic_passes_between_subnets(proxy_containers, source, target):
+def test_I5_no_traffic_passes_between_subnets(proxy_containers, proxy_addresses, source, target):
     src, dst = proxy_containers[source], proxy_containers[target]
-    address = dst.weave_address().ip
+    assert proxy_addresses[target] is not None and proxy_addresses[SIBLING[source]] is not None, proxy_addresses
+    address = proxy_addresses[target].ip
     # Positive controls in the same test, so that only the subnet boundary can explain a loss:
     # the target is up and answers its own subnet, and the source can send into its own subnet.
     target_sibling, source_sibling = proxy_containers[SIBLING[target]], proxy_containers[SIBLING[source]]
     control = target_sibling.ping(address)
     assert control.received > 0, f"control failed: {target_sibling} cannot reach {dst} ({address})"
-    control = src.ping(source_sibling.weave_address().ip)
+    control = src.ping(proxy_addresses[SIBLING[source]].ip)
     assert control.received > 0, f"control failed: {src} cannot reach {source_sibling} in its own subnet"
     result = src.ping(address)
     assert result.received == 0, f"{src} reached {dst} ({address}) across subnets: {result}"
 
 
+@pytest.fixture(scope="module")
+def agents_on_the_proxy(nodes, nomad_cluster, subnet_overlay):
+    """Section 5.3: every agent's docker endpoint is the weave proxy's socket (agent.hcl edited,
+    agents restarted), for the jobs of both address modes; afterwards what each node had."""
+    with nomad_cluster.using_endpoint(nodes, "weave-proxy"):
+        yield
+
+
 @pytest.fixture(scope="module", params=[None, "driver"], ids=["address_mode_auto", "address_mode_driver"])
-def another_subnet_job(request, lab, nodes, nomad_cluster, subnet_overlay):
+def another_subnet_job(request, lab, nodes, nomad_cluster, agents_on_the_proxy):
     """httpbackend-another-subnet.nomad (no network_mode, env WEAVE_CIDR=net:10.32.1.0/24) run by
-    agents whose docker endpoint is the weave proxy's socket (agent.hcl edited, agents restarted)."""
+    the agents on the proxy."""
     job_id = f"hb-subnet-{uuid.uuid4().hex[:6]}"
-    with nomad_cluster.using_endpoint(nodes, "weave-proxy"), nomad_cluster.deployed(
+    with nomad_cluster.deployed(
             nodes, job_id, f"httpbackend-{job_id[-6:]}",
             image=docker.HTTPBACKEND, network_mode=None, weave_cidr=B_CIDR,
             address_mode=request.param) as deployment:
