@@ -6,7 +6,7 @@ import shlex
 from dataclasses import dataclass
 
 from lab import parse, recorder, wait
-from lab.node import CommandResult, Node
+from lab.node import CommandError, CommandResult, Node
 from lab.settings import timeouts
 from lab.stack.weave import PROXY_SOCKET
 
@@ -39,19 +39,23 @@ class Container:
         return f"{self.name}@{self.node.name}"
 
     def exec(self, command: str, check: bool = True) -> CommandResult:
-        return self.node.run(f"docker exec {self.name} sh -c {shlex.quote(command)}", check=check,
-                             timeout=timeouts().container_command)
+        """COMMAND in the container. A failed exec of a container that is not running raises
+        ContainerGone: asked only then, since a `docker inspect` before every exec costs a docker
+        CLI start (seconds on an emulated node) for what the failure itself reveals."""
+        result = self.node.run(f"docker exec {self.name} sh -c {shlex.quote(command)}", check=False,
+                               timeout=timeouts().container_command)
+        if not result.ok and not self.is_running():
+            raise ContainerGone(f"container {self} is not running "
+                                f"(docker exec: {result.stderr.strip() or result.stdout.strip()})")
+        if check and not result.ok:
+            raise CommandError(result)
+        return result
 
     def is_running(self) -> bool:
         result = self.node.run(f"docker inspect -f '{{{{.State.Running}}}}' {self.name}", check=False)
         return result.ok and result.stdout.strip() == "true"
 
-    def require_running(self) -> None:
-        if not self.is_running():
-            raise ContainerGone(f"container {self} is not running")
-
     def addresses(self) -> dict[str, list[ipaddress.IPv4Interface]]:
-        self.require_running()
         return parse.ip_addrs(recorder.record("ip_addrs_busybox", self.exec("ip -4 addr")).stdout)
 
     def weave_address(self) -> ipaddress.IPv4Interface | None:
@@ -64,7 +68,6 @@ class Container:
 
     def ping(self, address, count: int = 3) -> parse.PingResult:
         """BusyBox `ping -c COUNT` from inside the container; the container must be running."""
-        self.require_running()
         result = self.exec(f"ping -c {count} -W 2 {address}", check=False)
         if "ping statistics" not in result.stdout:
             raise ContainerGone(f"ping in {self} did not run: {result.stderr.strip() or result.stdout.strip()}")
@@ -74,7 +77,6 @@ class Container:
         """NAME's addresses through the container's own resolver configuration (its resolv.conf:
         Docker's embedded DNS on a user network, which forwards to `--dns`). BusyBox nslookup has
         its own DNS client; the image's static-glibc BusyBox cannot use getaddrinfo (see http_get)."""
-        self.require_running()
         result = self.exec(f"nslookup {shlex.quote(name)}", check=False)
         return parse.busybox_nslookup(recorder.record("busybox_nslookup", result).stdout)
 
@@ -83,7 +85,6 @@ class Container:
 
         Not BusyBox wget: Debian's busybox-static is linked against glibc, and its wget segfaults
         (exit 139) in the bare test image, even for an address literal."""
-        self.require_running()
         request = f"GET {path} HTTP/1.0\\r\\nHost: {host or address}:{port}\\r\\n\\r\\n"
         result = self.exec(f"printf {shlex.quote(request)} | nc -w 10 {address} {port}", check=False)
         return parse.http_response(recorder.record("http_response", result).stdout)

@@ -79,3 +79,20 @@ def test_emptying_a_network_that_keeps_a_container_names_it(u1, busy_network):
 
 def test_a_missing_network_reads_as_none(u1):
     assert docker_networks.attached_containers(u1, "nwl-absent-net") is None
+
+
+def test_a_container_that_stopped_is_reported_gone_not_unreachable(u1):
+    """The container helpers ask Docker whether a container runs only when an exec failed; a
+    stopped container must still read as gone, never as a ping that was lost."""
+    container = docker.start(u1, f"nwl-stops-{uuid.uuid4().hex[:6]}")
+    try:
+        # Positive control: while it runs, the same helpers answer.
+        assert container.ping("127.0.0.1", count=1).received == 1
+        assert container.addresses()["lo"] == [ipaddress.IPv4Interface("127.0.0.1/8")]
+        u1.run(f"docker stop -t 0 {container.name}")
+        with pytest.raises(docker.ContainerGone, match="is not running"):
+            container.ping("127.0.0.1", count=1)
+        with pytest.raises(docker.ContainerGone, match="is not running"):
+            container.addresses()
+    finally:
+        container.remove()
