@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Print the lab's speed and weight figures from one run (not a test: figures, never a pass/fail).
 
-Figures (choose with --figures; all by default, in this order, sharing one lab where they can):
+Figures (choose with --figures; all but `full` by default, in this order, sharing one lab where they can):
+  full      the whole suite as a user types it, `pytest -n 3` from no lab to none (bring-up, every test,
+            and the teardown of the default --lab-destroy=passing), with its slowest steps; against the
+            real Weave Net and Nomad: LAB_CACHE_DIR=<their cache> ... --profile debian-article --figures full
   pytest    the lab tests from nothing (bring-up included, and its phases) vs the same tests again on the lab
             that is up (--lab-reuse) and on its restored snapshot (--lab-reuse=fresh), and `pytest -n 3` vs
             `-n 1` on that running lab
@@ -35,7 +38,8 @@ from lab.parallel import on_each
 from lab.settings import Settings
 from lab.stack.weave import Weave
 
-FIGURES = ("pytest", "weave", "load", "latency", "bringup")
+FIGURES = ("full", "pytest", "weave", "load", "latency", "bringup")
+DEFAULT_FIGURES = FIGURES[1:]  # `full` is a long run of its own
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -74,6 +78,7 @@ class Benchmark:
             start = time.monotonic()
             result = subprocess.run(command, cwd=ROOT, check=False, capture_output=True, text=True)
             took = time.monotonic() - start
+        self.last_output = result.stdout
         summary = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
         say(f"   {took:.0f} s: {summary}")
         if result.returncode not in (0, 1):
@@ -88,6 +93,12 @@ class Benchmark:
             self.lines.append("    " + row[0].ljust(24) + "".join(cell.rjust(7) for cell in row[1:]))
 
     # -- figures on one lab ------------------------------------------------------------------
+    def full_figures(self) -> None:
+        took = self.pytest("-n", "3", f"--durations={self.args.slowest}")
+        self.figure("pytest -n 3, whole run (no lab to no lab)", f"{took:7.0f} s = {took / 60:.1f} min")
+        self.lines.append(f"  its {self.args.slowest} slowest steps, seconds:")
+        self.lines.extend(f"    {line}" for line in slowest_steps(self.last_output))
+
     def pytest_figures(self) -> None:
         cold = self.pytest("-n", "3", "--lab-destroy=never")
         reused = self.pytest("-n", "3", "--lab-reuse")
@@ -212,11 +223,11 @@ class Benchmark:
         if self.lab.state() is not None:
             print("a lab is up; run `python -m lab down` first, or measure it with --lab-reuse", file=sys.stderr)
             return 1
-        steps = {"pytest": self.pytest_figures, "weave": self.weave_figures, "load": self.load_figures,
-                 "latency": self.latency_figures, "bringup": self.bringup_figures}
+        steps = {"full": self.full_figures, "pytest": self.pytest_figures, "weave": self.weave_figures,
+                 "load": self.load_figures, "latency": self.latency_figures, "bringup": self.bringup_figures}
         try:
             for figure in self.args.figures:
-                if figure != "pytest" and figure != "bringup":
+                if figure not in ("full", "pytest", "bringup"):
                     self.ensure_up()
                 steps[figure]()
         finally:
@@ -243,11 +254,26 @@ class Benchmark:
         print("\n".join(self.lines))
 
 
+def slowest_steps(output: str) -> list[str]:
+    """The lines of pytest's "slowest N durations" section ("446.15s setup tests/...")."""
+    lines = output.splitlines()
+    start = next((i for i, line in enumerate(lines) if " slowest " in line and "durations" in line), None)
+    if start is None:
+        return ["(pytest printed no durations)"]
+    section = []
+    for line in lines[start + 1:]:
+        if line.startswith("=") or not line.strip():
+            break
+        section.append(line)
+    return section
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="debian", help="version profile (default debian)")
-    parser.add_argument("--figures", type=lambda s: [f for f in s.split(",") if f], default=list(FIGURES),
-                        help=f"comma-separated, in order: {','.join(FIGURES)} (default all)")
+    parser.add_argument("--figures", type=lambda s: [f for f in s.split(",") if f], default=list(DEFAULT_FIGURES),
+                        help=f"comma-separated, in order: {','.join(FIGURES)} (default all but full)")
+    parser.add_argument("--slowest", type=int, default=20, help="full: how many of the slowest steps (default 20)")
     parser.add_argument("--tests", nargs="*", default=["tests/connectivity", "tests/isolation"],
                         help="the lab tests the pytest figures run (default tests/connectivity tests/isolation)")
     parser.add_argument("--commands", type=int, default=30, help="commands per latency sample (default 30)")
@@ -258,7 +284,7 @@ def main() -> int:
     parser.add_argument("--lab-reuse", action="store_true",
                         help="measure the lab that is up and leave it up (weave, load, latency figures only)")
     args = parser.parse_args()
-    if args.lab_reuse and {"pytest", "bringup"} & set(args.figures):
+    if args.lab_reuse and {"full", "pytest", "bringup"} & set(args.figures):
         if "--figures" in sys.argv:
             parser.error("--lab-reuse measures a running lab: figures weave, load, latency only")
         args.figures = ["weave", "load", "latency"]
